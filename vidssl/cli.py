@@ -1,0 +1,48 @@
+"""The ``vidssl`` command: sub-commands only; each lives in ``vidssl/commands/``.
+
+A command module defines ``add_parser(subparsers)`` which registers its parser and
+sets ``func`` (called with the parsed arguments, returns an exit code).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vidssl.config import ConfigError
+
+COMMANDS = [
+    "vidssl.commands.pretrain",  # pretrain, train-supervised
+    "vidssl.commands.evaluate",  # eval ...
+    "vidssl.commands.data",  # data synth, check-videos
+    "vidssl.commands.demo",  # demo
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidssl", description="Self-supervised video representation learning and its evaluation."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except ConfigError as e:
+        print(f"vidssl: config error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vidssl: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,379 @@
+"""Typed run configuration: dataclass schema, YAML recipes, ``key=value`` overrides.
+
+A recipe is a YAML file whose top-level sections mirror :class:`Config`
+(``data``, ``model``, ``method``, ``optim``, ``train``). A recipe may start from
+another with ``base: other.yaml`` (resolved relative to the recipe, or by name
+among the packaged recipes in ``vidssl/configs``). Defaults follow the papers;
+tiny CPU recipes are separate files.
+
+Every key is checked against the schema: an unknown key or a value of the wrong
+type raises :class:`ConfigError` naming the key and what is allowed; the CLI turns
+it into a one-line message and exit code 2.
+
+The ``method`` section is open: ``method.name`` picks a method from
+:mod:`vidssl.methods`, and the remaining keys are checked against that method's
+own ``Config`` dataclass (see :func:`vidssl.methods.method_config_class`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A bad key or value in a recipe or an override (the CLI exits with code 2)."""
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentation; one random draw per clip, shared by its frames.
+
+    Defaults: App. B.1 and Tables 7-8 of the large-scale study (VGG-style
+    short-side jitter [256, 320] then a crop, flip, colour strength 0.5 with
+    p = 0.8, grayscale p = 0.2, Gaussian blur sigma in [0.1, 2] with p = 0.5).
+    """
+
+    crop: Literal["scale_jitter", "resized", "center"] = "scale_jitter"
+    short_side: tuple[int, int] = (256, 320)  # VGG-style jitter range of the short side
+    area: tuple[float, float] = (0.49, 0.76)  # Inception-style crop: fraction of area (Table 8)
+    aspect: tuple[float, float] = (0.75, 4.0 / 3.0)  # Inception-style aspect-ratio range
+    flip: bool = True
+    color_strength: float = 0.5  # s: brightness, contrast, saturation, hue = 0.4s, 0.4s, 0.4s, 0.1s
+    color_p: float = 0.8
+    grayscale_p: float = 0.2
+    blur_p: float = 0.5
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    temporal_diff_p: float = 0.0  # Table 7: grayscale then differences across time, with this p
+    fps_jitter: float = 0.0  # Table 7: +-fraction of the frame rate (0.5 = +-50%)
+    mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
+    std: tuple[float, float, float] = (0.225, 0.225, 0.225)
+
+
+@dataclass
+class DataConfig:
+    """Where the videos are and how clips are sampled. Clip lengths are in frames at
+    ``fps`` (the native rate when null); timespans (``t_max``) are in seconds."""
+
+    train: str = ""  # manifest: CSV, UCF101/HMDB51 split folder, Kinetics CSV, or a folder
+    format: Literal["auto", "csv", "ucf101", "hmdb51", "kinetics", "folder"] = "auto"
+    root: Optional[str] = None  # video root for the split-file formats
+    split: int = 1  # official split number (UCF101 / HMDB51)
+    label_column: str = "label"
+    backend: Literal["pyav", "frames"] = "pyav"
+    modality: Literal["rgb", "diff", "flow"] = "rgb"
+    num_frames: int = 8  # T
+    stride: int = 8  # tau, in frames at `fps`
+    fps: Optional[float] = None  # target frame rate; null keeps each video's own
+    views: int = 2  # clips per video (rho for the rho-methods, 1 for IR/LA/supervised)
+    t_max: Optional[float] = None  # max seconds between the clips of one video; null = whole video
+    sampler: Literal["clips", "segments", "two_rate"] = "clips"
+    segments: int = 8  # TRN/TSN: K segments, one frame each
+    fast_alpha: int = 4  # two-rate: the fast pathway samples alpha times more frames
+    short_video: Literal["loop", "pad"] = "loop"  # rule for videos shorter than a clip
+    crop_size: int = 224
+    test_short_side: int = 256
+    test_crops: int = 1  # 1 = centre crop, 3 = three crops along the long side
+    test_clips: int = 10  # uniformly spaced clips per video at test time
+    batch_size: int = 64  # global batch (divided among DDP processes)
+    workers: int = 4
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class ModelConfig:
+    """Backbone from :func:`vidssl.models.build_backbone`."""
+
+    backbone: str = "r3d18"
+    width: int = 64  # channels of the first stage (64 in the papers; 16 for tiny CPU runs)
+    options: dict = field(default_factory=dict)  # extra keyword arguments of the backbone
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and per-iteration learning-rate schedule."""
+
+    name: Literal["sgd", "lars", "adam", "adamw"] = "sgd"
+    lr: float = 0.1  # base learning rate for the configured global batch
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    lars_trust: float = 0.001  # LARS trust coefficient; biases and BN are excluded
+    schedule: Literal["cosine", "step", "constant"] = "cosine"
+    warmup_epochs: float = 0.0
+    milestones: list[float] = field(default_factory=list)  # epochs, for the step schedule
+    gamma: float = 0.1
+    min_lr: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 200
+    seed: int = 0
+    out: str = "runs"  # parent folder of run directories
+    name: Optional[str] = None  # run directory name (default: recipe name + time)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    log_every: int = 10  # steps between metrics.jsonl lines
+    checkpoint_every_steps: int = 0  # 0 = only at the end of every epoch
+    max_steps_per_epoch: Optional[int] = None  # cap for quick runs
+    grad_clip: Optional[float] = None
+    init_from: Optional[str] = None  # initialise the backbone (and matching keys) from a checkpoint
+    sync_bn: bool = False  # SyncBatchNorm under DDP (SimCLR/BYOL/SwAV in the paper)
+    progress: bool = True  # progress bar
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: dict = field(default_factory=lambda: {"name": "supervised"})
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    description: str = ""
+
+    @property
+    def method_name(self) -> str:
+        return self.method["name"]
+
+
+# ----------------------------------------------------------------------------- conversion
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in args) + " or null"
+    if origin in (tuple, list):
+        return f"{origin.__name__} of {', '.join(_type_name(a) for a in typing.get_args(tp) if a is not Ellipsis)}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it converted."""
+    origin = typing.get_origin(tp)
+    bad = ConfigError(f"bad value for '{key}': {value!r} (expected {_type_name(tp)})")
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise bad
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError:
+                pass
+        raise bad
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise bad
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+    if origin is list:
+        (arg,) = typing.get_args(tp) or (Any,)
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        return [_coerce(v, arg, key) for v in value]
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise bad
+        return from_dict(tp, value, prefix=key + ".")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if not isinstance(value, tp):
+        raise bad
+    return value
+
+
+def from_dict(cls: type, values: dict, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from ``values``; unknown keys raise :class:`ConfigError`."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for k, v in values.items():
+        if k not in hints or k not in names:
+            raise ConfigError(
+                f"unknown key '{prefix}{k}' (allowed: {', '.join(names)})"
+            )
+        kwargs[k] = _coerce(v, hints[k], prefix + k)
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain YAML-safe dict of a dataclass (tuples become lists)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def find_recipe(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
+    """A recipe path: as given, relative to ``relative_to``, or a packaged recipe name."""
+    p = Path(name_or_path)
+    candidates = [p]
+    if relative_to is not None and not p.is_absolute():
+        candidates.append(relative_to / p)
+    stem = p.name if p.suffix in (".yaml", ".yml") else p.name + ".yaml"
+    candidates.append(PACKAGED_CONFIGS / stem)
+    for c in candidates:
+        if c.is_file():
+            return c
+    known = sorted(q.stem for q in PACKAGED_CONFIGS.glob("*.yaml"))
+    raise ConfigError(f"config '{name_or_path}' not found (packaged recipes: {', '.join(known)})")
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "options":
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _read_recipe(path: Path, seen: tuple = ()) -> dict:
+    if path in seen:
+        raise ConfigError(f"recipe inheritance loop through {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a recipe must be a mapping of sections")
+    base = raw.pop("base", None)
+    if base is not None:
+        parent = _read_recipe(find_recipe(base, path.parent), seen + (path,))
+        raw = _merge(parent, raw)
+    return raw
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``'optim.lr=0.1'`` -> (['optim', 'lr'], 0.1); the value is read as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"bad override '{item}' (expected key=value, e.g. optim.lr=0.1)")
+    key, text = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"bad override '{item}' (empty key)")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    raw = _merge({}, raw)
+    for item in overrides:
+        path, value = parse_override(item)
+        node = raw
+        for part in path[:-1]:
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"bad override '{item}': '{part}' is not a section")
+            node = nxt
+        node[path[-1]] = value
+    return raw
+
+
+def build_config(raw: dict) -> Config:
+    """Validate a raw dict (recipe + overrides) into a :class:`Config`."""
+    cfg = from_dict(Config, raw)
+    validate(cfg)
+    return cfg
+
+
+def load_config(recipe: str | Path | None = None, overrides: list[str] = ()) -> Config:
+    raw = _read_recipe(find_recipe(recipe)) if recipe else {}
+    return build_config(apply_overrides(raw, list(overrides)))
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field checks and the method section against its method's schema."""
+    from vidssl.methods import method_config_class  # late: methods import torch
+
+    if not isinstance(cfg.method.get("name"), str):
+        raise ConfigError("'method.name' is required (e.g. method.name=supervised)")
+    mcls = method_config_class(cfg.method["name"])
+    params = {k: v for k, v in cfg.method.items() if k != "name"}
+    resolved = from_dict(mcls, params, prefix="method.")
+    cfg.method = {"name": cfg.method["name"], **to_dict(resolved)}
+    d = cfg.data
+    for key, val, lo in [
+        ("data.num_frames", d.num_frames, 1), ("data.stride", d.stride, 1),
+        ("data.views", d.views, 1), ("data.batch_size", d.batch_size, 1),
+        ("data.crop_size", d.crop_size, 8), ("data.workers", d.workers, 0),
+        ("data.test_clips", d.test_clips, 1), ("model.width", cfg.model.width, 1),
+        ("train.epochs", cfg.train.epochs, 1),
+    ]:
+        if val < lo:
+            raise ConfigError(f"bad value for '{key}': {val} (must be >= {lo})")
+    if d.test_crops not in (1, 3):
+        raise ConfigError(f"bad value for 'data.test_crops': {d.test_crops} (allowed: 1, 3)")
+    if d.t_max is not None and d.t_max < 0:
+        raise ConfigError(f"bad value for 'data.t_max': {d.t_max} (seconds, >= 0, or null)")
+    for name in ("short_side", "area", "aspect", "blur_sigma"):
+        lo_, hi_ = getattr(d.augment, name)
+        if lo_ > hi_:
+            raise ConfigError(f"bad value for 'data.augment.{name}': [{lo_}, {hi_}] (low > high)")
+
+
+def method_config(cfg: Config) -> Any:
+    """The method's own typed config object (a dataclass of that method)."""
+    from vidssl.methods import method_config_class
+
+    params = {k: v for k, v in cfg.method.items() if k != "name"}
+    return from_dict(method_config_class(cfg.method["name"]), params, prefix="method.")
+
+
+def dump_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

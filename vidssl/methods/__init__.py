@@ -1,0 +1,50 @@
+"""Methods: one file each. A method module defines ``Config`` (a dataclass of its
+hyper-parameters, paper defaults) and ``Method`` (a :class:`~vidssl.methods.base.Method`).
+
+The registry maps a method name to its module so that importing one method never
+imports the others.
+"""
+from __future__ import annotations
+
+import importlib
+
+from vidssl.config import ConfigError
+
+METHODS: dict[str, str] = {
+    "supervised": "vidssl.methods.supervised",
+}
+
+
+def method_module(name: str):
+    if name not in METHODS:
+        raise ConfigError(f"bad value for 'method.name': {name!r} (allowed: {', '.join(sorted(METHODS))})")
+    return importlib.import_module(METHODS[name])
+
+
+def method_config_class(name: str) -> type:
+    return method_module(name).Config
+
+
+def build_method(cfg, num_samples: int, num_classes: int):
+    """Build the method of ``cfg`` around a fresh backbone.
+
+    Args:
+        cfg: a validated :class:`vidssl.config.Config`.
+        num_samples: videos in the training manifest (memory banks are [N, D]).
+        num_classes: classes of the training manifest (0 when unlabelled).
+    """
+    from vidssl.config import method_config
+    from vidssl.models import build_backbone
+
+    module = method_module(cfg.method_name)
+    backbone = build_backbone(
+        cfg.model.backbone, in_channels=in_channels(cfg.data.modality), width=cfg.model.width, **cfg.model.options
+    )
+    return module.Method(method_config(cfg), backbone, num_samples=num_samples, num_classes=num_classes)
+
+
+def in_channels(modality: str) -> int:
+    """Input channels of a modality: RGB 3; grayscale frame differences 3 (the difference
+    image repeated, so that RGB and difference models share architectures and checkpoints);
+    optical flow 2 (dx, dy)."""
+    return {"rgb": 3, "diff": 3, "flow": 2}[modality]
