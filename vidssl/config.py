@@ -134,12 +134,28 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Evaluation protocols (``vidssl eval``); set with ``eval.KEY=VALUE``."""
+
+    batch_size: int = 16  # clips per forward pass during feature extraction
+    readout: str = "pool"  # pooled features of the last stage, or a stage name (conv3/conv4/conv5)
+    cache: bool = True  # cache features per checkpoint + manifest + sampler
+    knn_k: int = 200  # weighted kNN (Wu et al. 2018): k = 200, tau = 0.07, weights exp(s / tau)
+    knn_tau: float = 0.07
+    linear_epochs: int = 100  # linear probe on cached features
+    linear_lr: float = 0.1
+    linear_wd: float = 0.0  # App. B.2: weight decay 0 for the linear protocol
+    linear_batch_size: int = 256
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     method: dict = field(default_factory=lambda: {"name": "supervised"})
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     description: str = ""
 
     @property

@@ -1,0 +1,212 @@
+"""Frozen encoders and their features, shared by every evaluation protocol.
+
+``load_encoder`` rebuilds the backbone of any checkpoint (or frozen random weights);
+``EvalContext.features(split)`` extracts multi-view features once and caches them
+per checkpoint + manifest + sampler + read-out, so that several protocols, and
+repeated runs, do not decode the videos again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from vidssl.config import Config, ConfigError, apply_overrides, build_config, load_config, to_dict
+
+log = logging.getLogger("vidssl.eval")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def load_encoder(checkpoint: str, overrides: list[str] = (), recipe: str | None = None) -> tuple[nn.Module, Config]:
+    """The frozen backbone of ``checkpoint`` and its (overridden) config.
+
+    ``checkpoint="random"`` builds ``model.*`` of ``recipe`` + overrides (or the
+    defaults) with random weights drawn from ``train.seed`` — the random-init reference.
+    """
+    from vidssl.methods import in_channels
+    from vidssl.models import build_backbone
+
+    if checkpoint == "random":
+        cfg = load_config(recipe, list(overrides))
+        state = None
+    else:
+        from vidssl.engine.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(checkpoint)
+        cfg = build_config(apply_overrides(ckpt["config"], list(overrides)))
+        state = {k[len("backbone."):]: v for k, v in ckpt["model"].items() if k.startswith("backbone.")}
+        if not state:
+            raise ConfigError(f"checkpoint {checkpoint} holds no backbone weights (no 'backbone.*' keys)")
+    torch.manual_seed(cfg.train.seed)
+    backbone = build_backbone(
+        cfg.model.backbone, in_channels=in_channels(cfg.data.modality), width=cfg.model.width, **cfg.model.options
+    )
+    if state is not None:
+        missing, unexpected = backbone.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ConfigError(
+                f"checkpoint {checkpoint} does not fit backbone {cfg.model.backbone!r} "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
+    backbone.eval().requires_grad_(False)
+    return backbone, cfg
+
+
+def _to(x, device):
+    return [t.to(device, non_blocking=True) for t in x] if isinstance(x, list) else x.to(device, non_blocking=True)
+
+
+@torch.no_grad()
+def encode_clips(backbone: nn.Module, clips, readout: str = "pool") -> torch.Tensor:
+    """clips: [N, C, T, H, W] (or a list of pathways) -> features [N, D].
+
+    ``readout`` is ``pool`` (the backbone's pooled output) or a stage name, whose
+    feature map is averaged over space and time (VIE reads out from conv3-conv5).
+    """
+    if readout == "pool":
+        return backbone(clips).float()
+    _, stages = backbone(clips, return_stages=True)
+    if readout not in stages:
+        raise ConfigError(f"bad value for 'eval.readout': {readout!r} (allowed: pool, {', '.join(stages)})")
+    fmap = stages[readout]
+    return fmap.flatten(2).mean(2).float()
+
+
+@torch.no_grad()
+def extract_features(backbone: nn.Module, dataset, *, batch_size: int = 16, workers: int = 0,
+                     device: torch.device | None = None, readout: str = "pool", desc: str = "features",
+                     progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of every view of every video.
+
+    Returns ``features [N, V, D]`` (V = test clips x crops, clip-major) and
+    ``labels [N]`` in manifest order.
+    """
+    from vidssl.data.datasets import build_loader
+
+    device = device or next(backbone.parameters()).device
+    views = max(1, dataset.num_views if hasattr(dataset, "num_views") else 1)
+    videos_per_batch = max(1, batch_size // views)
+    loader = build_loader(dataset, videos_per_batch, shuffle=False, seed=0, workers=workers)
+    feats, labels, order = [], [], []
+    bar = tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False)
+    for batch in bar:
+        clips = batch["clips"]
+        if isinstance(clips, list):
+            b, v = clips[0].shape[:2]
+            flat = [c.flatten(0, 1) for c in clips]
+        else:
+            b, v = clips.shape[:2]
+            flat = clips.flatten(0, 1)
+        f = encode_clips(backbone, _to(flat, device), readout)
+        feats.append(f.view(b, v, -1).cpu())
+        labels.append(batch["label"])
+        order.append(batch["index"])
+    feats, labels, order = torch.cat(feats), torch.cat(labels), torch.cat(order)
+    inv = torch.argsort(order)
+    return feats[inv], labels[inv]
+
+
+def video_embeddings(features: torch.Tensor) -> torch.Tensor:
+    """[N, V, D] -> [N, D]: the normalised mean of the normalised views (VIE Eq. 1)."""
+    return F.normalize(F.normalize(features, dim=-1).mean(1), dim=-1)
+
+
+def _digest(obj) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("VIDSSL_CACHE") or Path.home() / ".cache" / "vidssl") / "features"
+
+
+@dataclass
+class EvalContext:
+    """Everything an evaluation protocol needs; features are computed lazily."""
+
+    checkpoint: str
+    backbone: nn.Module
+    cfg: Config
+    train: "object"  # Manifest
+    test: "object"  # Manifest
+    device: torch.device
+    progress: bool = True
+    _features: dict = field(default_factory=dict)
+
+    def dataset(self, split: str, train_aug: bool = False):
+        from vidssl.data.datasets import VideoDataset
+
+        return VideoDataset(self.train if split == "train" else self.test, self.cfg.data, train=train_aug)
+
+    def cache_key(self, split: str) -> str:
+        m = self.train if split == "train" else self.test
+        if self.checkpoint == "random":
+            source = {"random": to_dict(self.cfg.model), "seed": self.cfg.train.seed}
+        else:
+            st = Path(self.checkpoint).stat()
+            source = {"ckpt": str(Path(self.checkpoint).resolve()), "mtime": st.st_mtime_ns, "size": st.st_size}
+        d = self.cfg.data
+        sampler = {k: getattr(d, k) for k in ("backend", "modality", "num_frames", "stride", "fps", "sampler",
+                                               "segments", "fast_alpha", "short_video", "crop_size",
+                                               "test_short_side", "test_crops", "test_clips")}
+        sampler["mean"], sampler["std"] = d.augment.mean, d.augment.std
+        return _digest([source, list(m.paths), sampler, self.cfg.eval.readout, "v1"])
+
+    def features(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features [N, V, D], labels [N]) of ``split`` ('train' or 'test'), cached."""
+        if split in self._features:
+            return self._features[split]
+        manifest = self.train if split == "train" else self.test
+        path = cache_dir() / f"{self.cache_key(split)}.pt"
+        if self.cfg.eval.cache and path.is_file():
+            data = torch.load(path, map_location="cpu", weights_only=True)
+            feats = data["features"]
+            log.info("features of %s loaded from cache %s", split, path)
+        else:
+            feats, _ = extract_features(
+                self.backbone, self.dataset(split), batch_size=self.cfg.eval.batch_size,
+                workers=self.cfg.data.workers, device=self.device, readout=self.cfg.eval.readout,
+                desc=f"{split} features", progress=self.progress,
+            )
+            if self.cfg.eval.cache:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".tmp{os.getpid()}")
+                torch.save({"features": feats}, tmp)
+                os.replace(tmp, path)
+        labels = torch.as_tensor(manifest.labels, dtype=torch.long)
+        self._features[split] = (feats, labels)
+        return feats, labels
+
+
+def make_context(checkpoint: str, train_spec: str, test_spec: str, overrides: list[str] = (),
+                 label_column: str | None = None, progress: bool = True, recipe: str | None = None) -> EvalContext:
+    """Load the encoder and both manifests (labels from ``label_column`` if given)."""
+    from vidssl.data.manifests import load_manifest
+
+    backbone, cfg = load_encoder(checkpoint, overrides, recipe)
+    device = pick_device(cfg.train.device)
+    backbone.to(device)
+    column = label_column or cfg.data.label_column
+    kw = dict(format=cfg.data.format, root=cfg.data.root, split=cfg.data.split, label_column=column)
+    train = load_manifest(train_spec, subset="train", **kw)
+    test = load_manifest(test_spec, subset="test", **kw)
+    for name, m in (("train", train), ("test", test)):
+        if min(m.labels, default=-1) < 0:
+            raise ConfigError(f"the {name} manifest {m.source} needs a label for every video (column {column!r})")
+    if train.classes and test.classes and train.classes != test.classes:
+        raise ConfigError(
+            f"train and test manifests name different classes ({len(train.classes)} vs {len(test.classes)})"
+        )
+    return EvalContext(checkpoint, backbone, cfg, train, test, device, progress)
