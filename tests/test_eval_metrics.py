@@ -89,3 +89,42 @@ def test_linear_probe_separates_separable_data():
     with torch.no_grad():
         acc2 = (model2(xt).argmax(1) == y_shuffled).float().mean().item()
     assert acc2 < 0.6
+
+
+def test_recall_at_k_by_hand():
+    import numpy as np  # noqa: F401
+
+    from vidssl.eval.retrieval import recall_at_k
+
+    gallery = torch.eye(4)  # four training videos along the axes, classes 0, 1, 2, 0
+    gallery_labels = torch.tensor([0, 1, 2, 0])
+    # query 0 (class 0): nearest are axis 1 (cls 1), then axis 0 (cls 0)
+    # query 1 (class 2): nearest axis 2 (cls 2)
+    # query 2 (class 1): order axis 3 (cls 0), axis 2 (cls 2), axis 0 (cls 0), axis 1 (cls 1)
+    query = F.normalize(torch.tensor([[0.5, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.2, 0.1, 0.3, 1.0]]), dim=1)
+    query_labels = torch.tensor([0, 2, 1])
+    r = recall_at_k(query, query_labels, gallery, gallery_labels, [1, 2, 3, 4])
+    assert r[1] == pytest.approx(1 / 3)
+    assert r[2] == pytest.approx(2 / 3)
+    assert r[3] == pytest.approx(2 / 3)
+    assert r[4] == pytest.approx(1.0)
+
+
+def test_fewshot_support_draws_exactly_k_per_class_from_training_only():
+    import numpy as np
+
+    from vidssl.eval.fewshot import sample_support
+
+    labels = np.array([0] * 7 + [1] * 5 + [2] * 9)
+    for shots in (1, 3, 5):
+        for draw in range(5):
+            idx = sample_support(labels, shots, np.random.default_rng(draw))
+            assert len(idx) == 3 * shots and len(set(idx.tolist())) == len(idx)
+            assert idx.max() < len(labels)  # indices into the training set only
+            assert np.bincount(labels[idx]).tolist() == [shots] * 3
+    # different draws give different supports
+    a = sample_support(labels, 3, np.random.default_rng(0))
+    b = sample_support(labels, 3, np.random.default_rng(1))
+    assert not np.array_equal(a, b)
+    with pytest.raises(ValueError, match="class 1"):
+        sample_support(labels, 6, np.random.default_rng(0))

@@ -16,6 +16,7 @@ COMMANDS = [
     "vidssl.commands.evaluate",  # eval ...
     "vidssl.commands.data",  # data synth, check-videos
     "vidssl.commands.demo",  # demo
+    "vidssl.commands.viz",  # viz tsne
 ]
 
 

@@ -146,6 +146,11 @@ class EvalConfig:
     linear_lr: float = 0.1
     linear_wd: float = 0.0  # App. B.2: weight decay 0 for the linear protocol
     linear_batch_size: int = 256
+    fewshot_shots: list[int] = field(default_factory=lambda: [1, 5, 10, 20])  # Table 2, dense-trajectory paper
+    fewshot_draws: int = 10  # random support sets per shot count (mean and spread reported)
+    retrieval_ks: list[int] = field(default_factory=lambda: [1, 5, 10, 20])
+    retrieval_queries: int = 6  # queries shown in the picture of top neighbours
+    out_dir: Optional[str] = None  # pictures; default: the run's eval/ folder (./vidssl_eval for random)
 
 
 @dataclass

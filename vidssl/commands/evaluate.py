@@ -13,6 +13,8 @@ from pathlib import Path
 PROTOCOLS = {
     "knn": "vidssl.eval.knn",
     "linear": "vidssl.eval.linear",
+    "fewshot": "vidssl.eval.fewshot",
+    "retrieval": "vidssl.eval.retrieval",
 }
 
 
