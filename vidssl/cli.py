@@ -17,6 +17,7 @@ COMMANDS = [
     "vidssl.commands.data",  # data synth, check-videos
     "vidssl.commands.demo",  # demo
     "vidssl.commands.viz",  # viz tsne
+    "vidssl.commands.cluster",  # cluster (k-means of a bank or features vs. labels)
 ]
 
 

@@ -12,6 +12,12 @@ from vidssl.config import ConfigError
 
 METHODS: dict[str, str] = {
     "supervised": "vidssl.methods.supervised",
+    "ir": "vidssl.methods.ir",
+    "la": "vidssl.methods.la",
+    "moco": "vidssl.methods.moco",
+    "simclr": "vidssl.methods.simclr",
+    "byol": "vidssl.methods.byol",
+    "swav": "vidssl.methods.swav",
 }
 
 

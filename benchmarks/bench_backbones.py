@@ -1,0 +1,147 @@
+"""Throughput of every backbone: clips/s for training (forward + backward) and forward-only.
+
+Two settings:
+  tiny   width 16, 8 x 64 x 64 clips, batch 8 (the CPU recipes; train and forward);
+         SlowFast gets 2 + 8 frames (slow + fast), TRN 4 segment frames
+  paper  width 64 at the papers' input sizes (r3d18 / r2plus1d18 16 x 112^2, Slow and
+         the 2D net 8 x 224^2, SlowFast 8 + 32 x 224^2, TRN 4 x 224^2), forward-only with
+         batch 1-2 (a laptop CPU cannot train these)
+
+Also measured side by side: r3d18 tiny with ``channels_last=False``, to show what the
+channels-last-3d layout buys on CPU. Each figure is the best of 3 rounds within about
+``--seconds`` after a warm-up step; machines are noisy (2 shared cores), so compare
+ratios within one run.
+
+    python benchmarks/bench_backbones.py [--threads 2] [--seconds 3] [--only r3d18,slow_r50]
+        [--skip-paper] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from vidssl.models import BACKBONES, build_backbone
+
+TINY = dict(width=16, size=(8, 64, 64), batch=8)
+PAPER = {  # backbone -> (input T x H x W, batch)
+    "r3d18": ((16, 112, 112), 2),
+    "r3d34": ((16, 112, 112), 1),
+    "r2plus1d18": ((16, 112, 112), 1),
+    "slow_r18": ((8, 224, 224), 1),
+    "slow_r50": ((8, 224, 224), 1),
+    "resnet2d18": ((8, 224, 224), 2),
+    "slowfast_r18": ((32, 224, 224), 1),  # Fast pathway T; the Slow pathway gets T / 4
+    "slowfast_r50": ((32, 224, 224), 1),
+    "trn": ((4, 224, 224), 2),  # VIE-TRN: 4 segment frames
+}
+TINY_T = {"trn": 4}  # backbones whose tiny clip length differs from 8
+
+
+def make_input(name: str, batch: int, size: tuple):
+    """A random batch for ``name``: one clip tensor, or [slow, fast] for SlowFast (T = Fast frames)."""
+    if name.startswith("slowfast"):
+        t, h, w = size
+        return [torch.randn(batch, 3, t // 4, h, w), torch.randn(batch, 3, t, h, w)]
+    return torch.randn(batch, 3, *size)
+
+
+def clips_per_second(step, batch: int, seconds: float, rounds: int = 3) -> float:
+    """Best rate over ``rounds`` rounds of about ``seconds / rounds`` each (at least one step
+    per round), after one warm-up step. The best round is the figure least disturbed by
+    other processes on a shared machine."""
+    step()
+    best = 0.0
+    for _ in range(rounds):
+        n, start = 0, time.perf_counter()
+        while n < 1 or time.perf_counter() - start < seconds / rounds:
+            step()
+            n += 1
+        best = max(best, batch * n / (time.perf_counter() - start))
+    return best
+
+
+def measure(name: str, width: int, size: tuple, batch: int, seconds: float, train: bool, **options) -> dict:
+    torch.manual_seed(0)
+    model = build_backbone(name, width=width, **options)
+    x = make_input(name, batch, size)
+    row = {"backbone": name + "".join(f" {k}={v}" for k, v in options.items()), "width": width,
+           "input": "x".join(map(str, size)), "batch": batch,
+           "params_M": sum(p.numel() for p in model.parameters()) / 1e6}
+    if train:
+        model.train()
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+        def train_step():
+            opt.zero_grad(set_to_none=True)
+            model(x).square().mean().backward()
+            opt.step()
+
+        row["train_clips_s"] = clips_per_second(train_step, batch, seconds)
+    model.eval()
+
+    @torch.no_grad()
+    def forward_step():
+        model(x)
+
+    row["forward_clips_s"] = clips_per_second(forward_step, batch, seconds)
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    head = (f"{'backbone':<32} {'width':>5} {'input':>11} {'batch':>5} {'params':>8} "
+            f"{'train clips/s':>14} {'fwd clips/s':>12}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        train = f"{r['train_clips_s']:.1f}" if "train_clips_s" in r else "-"
+        print(f"{r['backbone']:<32} {r['width']:>5} {r['input']:>11} {r['batch']:>5} {r['params_M']:>7.2f}M "
+              f"{train:>14} {r['forward_clips_s']:>12.2f}")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    ap.add_argument("--only", default=",".join(BACKBONES), help="comma-separated backbone names")
+    ap.add_argument("--skip-paper", action="store_true", help="only the tiny setting")
+    ap.add_argument("--json", help="also write the rows here")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    names = [n for n in args.only.split(",") if n]
+    print(f"torch {torch.__version__}, {args.threads} threads, best of 3 rounds in ~{args.seconds:g} s per figure\n")
+
+    rows = []
+    for name in names:
+        size = (TINY_T.get(name, TINY["size"][0]), *TINY["size"][1:])
+        rows.append(measure(name, TINY["width"], size, TINY["batch"], args.seconds, train=True))
+        if name == "r3d18":  # the layout ablation, measured right next to the default
+            rows.append(measure(name, TINY["width"], TINY["size"], TINY["batch"], args.seconds, train=True,
+                                channels_last=False))
+    print("tiny setting (width 16, 64x64, batch 8; input = frames, SlowFast: the Fast pathway's)")
+    print_table(rows)
+    tiny = {r["backbone"]: r for r in rows}
+    if "r3d18" in tiny:
+        base, plain = tiny["r3d18"], tiny["r3d18 channels_last=False"]
+        print(f"\nr3d18 tiny training: {base['train_clips_s']:.1f} clips/s (target >= 30); "
+              f"channels_last speed-up: train x{base['train_clips_s'] / plain['train_clips_s']:.2f}, "
+              f"forward x{base['forward_clips_s'] / plain['forward_clips_s']:.2f}")
+
+    if not args.skip_paper:
+        paper = []
+        for name in names:
+            if name in PAPER:
+                size, batch = PAPER[name]
+                paper.append(measure(name, 64, size, batch, args.seconds, train=False))
+        print("\npaper setting (width 64, forward only)")
+        print_table(paper)
+        rows += paper
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Seconds per training step of each rho-method divided by a supervised step on the same clips.
+
+Every method is built from its recipe (``{method}_{suffix}``, the tiny CPU recipes by
+default) with the same backbone, and runs full training steps (forward, backward,
+optimiser step, ``after_step``: momentum update, queue) on the same random batch
+``clips [B, rho, C, T, S, S]``; the supervised baseline (``supervised_tiny``'s method
+and optimiser, same backbone) runs the same B x rho clips. The methods are timed
+round-robin, several rounds, and each figure is the median of its rounds, so that load
+on the (noisy, shared) machine hits all of them alike. Expected ratios (the backbone
+dominates): SimCLR and SwAV ~1 (one forward + backward of the B x rho clips, plus the
+head); MoCo and BYOL ~1.33 (plus a forward of the momentum encoder, about a third of a
+forward + backward).
+
+    python benchmarks/bench_step_ratio.py [--batch 32] [--rho 2] [--rounds 5] [--steps 3]
+        [--threads 1] [--suffix tiny] [--device cpu] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from vidssl.config import load_config
+from vidssl.engine.optim import build_optimizer
+from vidssl.methods import build_method
+from vidssl.methods.base import Progress
+
+METHODS = ["moco", "simclr", "byol", "swav"]
+LIMITS = {"moco": 1.5, "byol": 1.5, "simclr": 1.2, "swav": 1.2}  # the issue's thresholds
+
+
+def build(recipe: str, overrides: list[str], device: torch.device, num_classes: int):
+    cfg = load_config(recipe, overrides)
+    torch.manual_seed(0)
+    method = build_method(cfg, num_samples=1000, num_classes=num_classes).to(device).train()
+    return method, build_optimizer(method, cfg.optim), cfg
+
+
+def step(method, optimizer, batch, progress) -> None:
+    method.progress = progress
+    out = method(batch)
+    optimizer.zero_grad(set_to_none=True)
+    out["loss"].backward()
+    optimizer.step()
+    method.after_step(progress)
+    progress.step += 1
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batch", type=int, default=32, help="videos per step")
+    ap.add_argument("--rho", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per method per round")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--suffix", default="tiny", help="recipes {method}_{suffix}; 'slow_r50' = the paper's")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--override", action="append", default=[], help="key=value for every recipe")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    common = [f"data.views={args.rho}", f"data.batch_size={args.batch}", *args.override]
+
+    methods = {}
+    for name in METHODS:
+        methods[name] = build(f"{name}_{args.suffix}", common, device, 0)
+    cfg0 = methods["moco"][2]
+    sup_recipe = "supervised_tiny" if args.suffix == "tiny" else "supervised_slow_r50"
+    model_keys = [f"model.backbone={cfg0.model.backbone}", f"model.width={cfg0.model.width}"]
+    methods["supervised"] = build(sup_recipe, common + model_keys, device, num_classes=10)
+
+    d = cfg0.data
+    g = torch.Generator().manual_seed(0)
+    batch = {"clips": torch.randn(args.batch, args.rho, 3, d.num_frames, d.crop_size, d.crop_size, generator=g),
+             "index": torch.arange(args.batch), "label": torch.randint(0, 10, (args.batch,), generator=g)}
+    batch = {k: v.to(device) for k, v in batch.items()}
+    progress = {name: Progress(steps_per_epoch=1000, epochs=10) for name in methods}
+    for name, (method, opt, _) in methods.items():  # warm-up (allocations, first-call overheads)
+        step(method, opt, batch, progress[name])
+
+    times = {name: [] for name in methods}
+    for _ in range(args.rounds):
+        for name, (method, opt, _) in methods.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                step(method, opt, batch, progress[name])
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[name].append((time.perf_counter() - t0) / args.steps)
+    sec = {name: statistics.median(v) for name, v in times.items()}
+    base = sec["supervised"]
+    print(f"backbone {cfg0.model.backbone} width {cfg0.model.width}, {args.batch} videos x rho {args.rho} = "
+          f"{args.batch * args.rho} clips of {d.num_frames}x{d.crop_size}x{d.crop_size}, {device}, "
+          f"{args.threads} thread(s), median of {args.rounds} rounds x {args.steps} steps")
+    print(f"{'method':<11} {'s/step':>8} {'ratio':>6} {'limit':>6}")
+    rows = {}
+    for name in ["supervised", *METHODS]:
+        ratio = sec[name] / base
+        limit = LIMITS.get(name)
+        flag = "" if limit is None or ratio <= limit else "  ABOVE LIMIT"
+        print(f"{name:<11} {sec[name]:8.3f} {ratio:6.2f} {'' if limit is None else f'{limit:6.2f}'}{flag}")
+        rows[name] = {"seconds_per_step": sec[name], "ratio": ratio, "rounds": times[name]}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "results": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""``vidssl pretrain CONFIG [key=value ...]`` and ``vidssl train-supervised CONFIG [key=value ...]``.
+
+Both run :func:`vidssl.engine.trainer.train` and print the run directory (stdout,
+last line). ``train-supervised`` is the same engine with ``method.name=supervised``
+(the recipe's own method keys are dropped unless the supervised method has them),
+so the same backbone is trained with the labels.
+
+Options may stand anywhere after CONFIG, among the overrides:
+``--run-dir DIR`` (default ``train.out/train.name``, or a new timestamped folder) and
+``--resume`` / ``--no-resume`` (default: resume from ``DIR/checkpoints/last.pt``).
+Under ``torchrun --nproc_per_node N -m vidssl pretrain ...`` the run is data-parallel.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    for name, help_ in [("pretrain", "train a method (self-supervised or supervised) from a recipe"),
+                        ("train-supervised", "train the recipe's backbone with labels (method.name=supervised)")]:
+        p = sub.add_parser(name, help=help_, description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_options(p)
+        p.add_argument("config", help="recipe: a YAML path or a packaged recipe name (e.g. supervised_tiny)")
+        # REMAINDER so that --run-dir may follow the overrides (argparse cannot interleave otherwise)
+        p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value",
+                       help="config overrides, e.g. optim.lr=0.05 train.epochs=5")
+        p.set_defaults(func=run, supervised=name == "train-supervised", command_name=name)
+
+
+def _add_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run-dir", default=None, help="run directory (default: train.out/train.name or a new one)")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                   help="resume from RUN_DIR/checkpoints/last.pt when present (default: yes)")
+
+
+def split_options(args: argparse.Namespace) -> tuple[argparse.Namespace, list[str]]:
+    """Pull ``--run-dir`` / ``--resume`` out of the overrides."""
+    p = argparse.ArgumentParser(prog=f"vidssl {args.command_name}", add_help=False)
+    _add_options(p)
+    opts, rest = p.parse_known_args(args.overrides, namespace=argparse.Namespace(run_dir=args.run_dir,
+                                                                                  resume=args.resume))
+    unknown = [r for r in rest if r.startswith("-")]
+    if unknown:
+        from vidssl.config import ConfigError
+
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} (allowed: --run-dir DIR, --resume, --no-resume)")
+    return opts, rest
+
+
+def load_recipe(recipe: str, overrides: list[str], supervised: bool):
+    """The validated config of ``recipe`` + overrides (``method.name`` forced for train-supervised)."""
+    from vidssl.config import _read_recipe, apply_overrides, build_config, find_recipe
+
+    raw = _read_recipe(find_recipe(recipe))
+    if supervised:
+        from vidssl.methods import method_config_class
+
+        keep = {f.name for f in dataclasses.fields(method_config_class("supervised"))}
+        raw["method"] = {"name": "supervised", **{k: v for k, v in (raw.get("method") or {}).items() if k in keep}}
+        overrides = [o for o in overrides if not o.replace(" ", "").startswith("method.name=")]
+    return build_config(apply_overrides(raw, overrides))
+
+
+def run(args) -> int:
+    from vidssl.config import ConfigError
+    from vidssl.engine.checkpoint import CheckpointError
+    from vidssl.engine.trainer import NonFiniteLossError, default_run_dir, train
+
+    opts, overrides = split_options(args)
+    cfg = load_recipe(args.config, overrides, args.supervised)
+    run_dir = Path(opts.run_dir) if opts.run_dir else default_run_dir(cfg, prefix=Path(args.config).stem)
+    try:
+        out = train(cfg, run_dir=run_dir, resume=opts.resume)
+    except (NonFiniteLossError, CheckpointError) as e:
+        print(f"vidssl {args.command_name}: {e}", file=sys.stderr)
+        return 1
+    except ConfigError:
+        raise  # the CLI prints it and exits 2
+    except ValueError as e:  # bad input (ManifestError, BackboneError, ...): one clear line, no traceback
+        if os.environ.get("VIDSSL_DEBUG"):
+            raise
+        print(f"vidssl {args.command_name}: error: {e}", file=sys.stderr)
+        return 1
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(out)
+    return 0

@@ -1,0 +1,237 @@
+"""Datasets, the epoch sampler and the loader: manifest -> batches of augmented clips.
+
+An item is addressed by a key ``(index, sample_seed)``; all its randomness comes
+from ``np.random.default_rng([sample_seed, index])``, and the sample seed of a key is
+derived from ``(seed, epoch, index)`` (:func:`sample_seed`). So any item of any epoch
+can be rebuilt exactly, whatever the number of workers or processes, and a resumed
+run continues with the same clips (``skip_batches``).
+
+Batch (see docs/architecture.md)::
+
+    {"clips": float [B, V, C, T, S, S]  (two_rate: a list, one tensor per pathway),
+     "index": long [B], "label": long [B] (-1 = none), "bad_paths": list[str]}
+
+V is ``cfg.views`` for training (rho clips per video; large-scale study Sec. 3,
+VIE Sec. 3.1) and ``test_clips x test_crops`` at test time (clip-major; App. B.2
+multi-view testing).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from vidssl.config import DataConfig
+from vidssl.data.manifests import Manifest
+from vidssl.data.video import VideoDecodeError, probe, read_frames
+
+log = logging.getLogger("vidssl.data")
+_WARNED: set[str] = set()  # bad paths already logged by this process
+
+
+class NoDecodableVideoError(ValueError):
+    """Every video of a manifest failed to decode."""
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of item ``index`` in ``epoch`` of a run seeded ``seed`` (uint32)."""
+    if min(seed, epoch, index) < 0:
+        raise ValueError(f"seed, epoch and index must be >= 0 (got {seed}, {epoch}, {index})")
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1, np.uint32)[0])
+
+
+def _warn_once(path: str, reason: str) -> None:
+    if path not in _WARNED:
+        _WARNED.add(path)
+        log.warning("skipping a video that cannot be decoded: %s (%s)", path, reason)
+
+
+class VideoDataset(Dataset):
+    """Clips of the videos of a manifest.
+
+    ``dataset[(index, seed)]`` -> ``{"clips": float [V, C, T, S, S] (two_rate: a list
+    per pathway), "index": int, "label": int, "bad_paths": list[str]}``.
+
+    Training (``train=True``): ``cfg.views`` clips from
+    :func:`vidssl.data.sampling.train_clip_indices`, each with its own augmentation
+    draw. Test: ``cfg.test_clips`` uniformly spaced clips x ``cfg.test_crops`` crops,
+    clip-major. All clips of one item come from one decode call (the union of their
+    frames). A video that fails to decode is replaced by the next one in the manifest
+    (wrapping) that decodes; ``index`` stays the requested position, ``label`` is the
+    label of the video actually returned, and the failed paths are in ``bad_paths``
+    (and logged once per process on the ``vidssl.data`` logger).
+    """
+
+    def __init__(self, manifest: Manifest, cfg: DataConfig, train: bool = True):
+        from vidssl.data.transforms import ClipTransform
+
+        if len(manifest) == 0:
+            raise ValueError(f"{manifest.source}: the manifest lists no videos")
+        self.manifest = manifest
+        self.cfg = cfg
+        self.train = train
+        self.transform = ClipTransform(cfg, train)
+        self.num_views = cfg.views if train else cfg.test_clips * cfg.test_crops
+        self._bad: dict[int, str] = {}  # index -> reason, known in this process
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    @property
+    def two_rate(self) -> bool:
+        return self.cfg.sampler == "two_rate"
+
+    def __getitem__(self, key) -> dict:
+        index, seed = key if isinstance(key, (tuple, list)) else (key, 0)
+        index, seed = int(index), int(seed)
+        n = len(self.manifest)
+        if not 0 <= index < n:
+            raise IndexError(f"index {index} out of range for a dataset of {n} videos")
+        bad: list[str] = []
+        for step in range(n):
+            j = (index + step) % n
+            path = self.manifest.paths[j]
+            if j in self._bad:
+                bad.append(path)
+                continue
+            try:
+                clips = self._clips(path, np.random.default_rng([seed, index]))
+            except VideoDecodeError as e:
+                self._bad[j] = e.reason
+                _warn_once(path, e.reason)
+                bad.append(path)
+                continue
+            return {"clips": clips, "index": index, "label": int(self.manifest.labels[j]), "bad_paths": bad}
+        first = next(iter(self._bad.items()))
+        raise NoDecodableVideoError(
+            f"none of the {n} videos of {self.manifest.source} can be decoded "
+            f"(e.g. {self.manifest.paths[first[0]]}: {first[1]}); "
+            f"list them with `vidssl check-videos {self.manifest.source}`"
+        )
+
+    def _clips(self, path: str, rng: np.random.Generator):
+        """Decode once, then transform every view: [V, C, T, S, S] or a list per pathway."""
+        from vidssl.data.sampling import test_clip_indices, train_clip_indices
+
+        backend = self.cfg.backend
+        info = probe(path, backend)
+        if self.train:
+            plan = train_clip_indices(rng, info.num_frames, info.fps, self.cfg)
+        else:
+            plan = test_clip_indices(info.num_frames, info.fps, self.cfg, self.cfg.test_clips)
+        wanted = np.unique(np.concatenate([np.asarray(ix, np.int64).reshape(-1) for clip in plan for ix in clip]))
+        frames = read_frames(path, wanted, backend)  # [len(wanted), H, W, 3]
+        views: list[list[torch.Tensor]] = []  # V x pathways
+        for clip in plan:
+            pathways = [frames[np.searchsorted(wanted, np.asarray(ix, np.int64))] for ix in clip]
+            out = self.transform(pathways, rng)
+            if self.train:
+                views.append(out)
+            else:
+                views.extend(out)  # test: one entry per crop, clip-major
+        stacked = [torch.stack([v[p] for v in views]) for p in range(len(views[0]))]
+        return stacked if self.two_rate else stacked[0]
+
+
+class EpochSampler(Sampler):
+    """Keys ``(index, sample_seed)`` of one epoch for one process.
+
+    The order is a permutation drawn from ``(seed, epoch)`` (or the manifest order).
+    It is cut into global batches of ``batch_size x world``; process ``rank`` takes
+    the ``rank``-th equal share of every global batch. With ``drop_last`` the last
+    incomplete global batch is dropped; otherwise it is padded by wrapping around to
+    the start of the order so that every process gets an equal share.
+    ``skip_batches`` skips the first batches (those a resumed run already consumed).
+    ``batch_size`` is per process.
+    """
+
+    def __init__(self, n: int, batch_size: int, *, shuffle: bool, seed: int, epoch: int,
+                 rank: int = 0, world: int = 1, drop_last: bool, skip_batches: int = 0):
+        if n < 1:
+            raise ValueError(f"EpochSampler: no items to sample (n={n})")
+        if batch_size < 1:
+            raise ValueError(f"EpochSampler: batch_size must be >= 1 (got {batch_size})")
+        if world < 1 or not 0 <= rank < world:
+            raise ValueError(f"EpochSampler: bad rank {rank} for world size {world}")
+        if skip_batches < 0 or seed < 0 or epoch < 0:
+            raise ValueError(f"EpochSampler: skip_batches, seed and epoch must be >= 0 "
+                             f"(got {skip_batches}, {seed}, {epoch})")
+        self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+        self.seed, self.epoch, self.rank, self.world = seed, epoch, rank, world
+        self.drop_last, self.skip_batches = drop_last, skip_batches
+
+    def batches(self) -> list[np.ndarray]:
+        """This process's batches of manifest indices (all of them, before skipping)."""
+        order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+                 if self.shuffle else np.arange(self.n))
+        g = self.batch_size * self.world
+        if self.drop_last:
+            nb = self.n // g
+            order = order[: nb * g]
+        else:
+            nb = math.ceil(self.n / g)
+            last = self.n - (nb - 1) * g
+            pad = math.ceil(last / self.world) * self.world - last
+            order = np.concatenate([order, np.resize(order, pad)])  # wrap around (np.resize repeats)
+        out = []
+        for b in range(nb):
+            chunk = order[b * g:(b + 1) * g]
+            share = len(chunk) // self.world
+            out.append(chunk[self.rank * share:(self.rank + 1) * share])
+        return out
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        for batch in self.batches()[self.skip_batches:]:
+            for i in batch.tolist():
+                yield (i, sample_seed(self.seed, self.epoch, i))
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.batches()[self.skip_batches:])
+
+    def num_batches(self) -> int:
+        return max(0, len(self.batches()) - self.skip_batches)
+
+
+def collate(items: Sequence[dict]) -> dict:
+    """Items -> batch: clips [B, V, C, T, S, S] (a list per pathway for two_rate)."""
+    if not items:
+        raise ValueError("collate: no items")
+    first = items[0]["clips"]
+    if isinstance(first, (list, tuple)):
+        clips = [torch.stack([it["clips"][p] for it in items]) for p in range(len(first))]
+    else:
+        clips = torch.stack([it["clips"] for it in items])
+    return {
+        "clips": clips,
+        "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
+        "label": torch.tensor([it["label"] for it in items], dtype=torch.long),
+        "bad_paths": [p for it in items for p in it["bad_paths"]],
+    }
+
+
+def _worker_init(_worker_id: int) -> None:
+    # workers already run in parallel: keep each single-threaded (torch does this for itself)
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def build_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, epoch: int = 0,
+                 rank: int = 0, world: int = 1, workers: int = 0, drop_last: bool = False,
+                 skip_batches: int = 0) -> DataLoader:
+    """A DataLoader over ``dataset`` with an :class:`EpochSampler` (``batch_size`` per process)."""
+    sampler = EpochSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, epoch=epoch, rank=rank,
+                           world=world, drop_last=drop_last, skip_batches=skip_batches)
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, collate_fn=collate,
+        drop_last=False,  # the sampler already made every batch of this process
+        pin_memory=torch.cuda.is_available(), worker_init_fn=_worker_init if workers else None,
+        prefetch_factor=2 if workers else None, persistent_workers=False,
+    )

@@ -1,0 +1,636 @@
+"""The built-in dataset: procedurally rendered videos whose class is defined by motion.
+
+``vidssl data synth OUT`` calls :func:`make_synthetic`. Every video shows one
+textured object moving over a textured background, plus 0-2 static distractor
+objects drawn from the same distribution as the moving one. The **motion class**
+(the ``label``) says only how the moving object moves; the **appearance factor**
+(the ``appearance`` column, the "scene") says only what the background looks like.
+The two are crossed in equal numbers and every other property is drawn
+independently of both, so only a model that sees motion separates the classes
+(the dense-trajectory paper's argument: instance-discrimination networks tend to
+key on the background, IDT features on motion; see docs and DESIGN.md).
+
+Motion classes (:data:`CLASSES`; rates at 25 fps and 64 px, all scaled with the
+frame size and given per second so a different ``fps`` keeps the same motion;
+each rate is multiplied by a per-video factor in [0.8, 1.25]):
+
+==================== ===============================================================
+``move_horizontal``  constant velocity left OR right (direction drawn per video),
+                     1 px/frame, wrapping around the frame (a torus)
+``move_up``          constant velocity upwards, 1 px/frame, wrapping
+``move_down``        constant velocity downwards, 1 px/frame, wrapping
+``oscillate_horizontal``  x = x0 + A sin(2 pi t / P + phi), A = 10 px, P = 22 frames
+``oscillate_vertical``    the same along y
+``orbit``            circle of radius 9 px, period 30 frames, either direction
+``rotate``           spins in place at 8 deg/frame, either direction
+``zoom``             pulses in size: scale = 1.6 ** sin(2 pi t / P + phi), P = 30 frames
+==================== ===============================================================
+
+The classes are invariant under a horizontal flip (the standard augmentation): a
+flipped ``move_horizontal`` video is still ``move_horizontal`` and a flipped orbit or
+spin only changes its (random) direction; ``move_up`` / ``move_down`` are not
+mirrored by a horizontal flip. In 8 frames at stride 2 (the tiny recipes) an object
+translates by ~16 px (a quarter of the frame), spins by ~130 deg, covers more than
+half an oscillation or orbit period, or grows/shrinks by ~1.6x.
+
+No single frame tells the class: start positions are uniform over the (wrapping)
+frame, every object has a uniformly random orientation, and the objects of the
+non-``zoom`` classes get a constant scale drawn from the same marginal as the zoom
+pulse (``1.6 ** sin(u)``, u uniform), so the position, orientation and size of the
+object in one frame have the same distribution in every class; the distractors
+make it impossible to tell from one frame which object is the one that moves.
+
+Appearance factors (:data:`SCENES`): a background pattern family with its own
+palette, each with per-video random phase, orientation, scale, colours and an
+illumination ramp, so every video looks different (instance discrimination has
+something to discriminate) while the scene is very salient (the background covers
+~90 % of the pixels): ``stripes_warm`` (oriented stripes, reds/oranges),
+``checker_cool`` (rotated checkerboard, blues/cyans), ``blobs_green`` (smooth
+random blobs, greens), ``dots_purple`` (rotated dot lattice, purples),
+``rings_sand`` (concentric rings, sand/brown). The families differ in structure,
+not only in colour, so the scene survives grayscale augmentation.
+
+Nuisances drawn per video, independently of the class and the scene: object
+shape (5 asymmetric polygons), its two colours (uniform hue) and the line
+splitting them, its size (0.22 x frame size x [0.8, 1.2]), start position,
+orientation, the speed factor, phases and directions, and 0-2 static distractors.
+
+Labels and scenes are assigned per split by crossing: the j-th video of a split
+gets class ``j % C`` and scene ``(j + j // lcm(C, A)) % A``, so classes are balanced
+(counts differ by at most one) and every (class, scene) pair is equally frequent
+in blocks of C x A videos; the order is then shuffled with the seed. Every random
+draw of video ``i`` comes from ``np.random.default_rng([seed, i])``: the same seed
+gives the same frames, whatever the number of workers.
+
+Output folder::
+
+    videos/00000.mp4 ...      H.264 (libx264, yuv420p, crf 18), ``frames`` frames at ``fps``
+    train.csv, test.csv       path,label,appearance   (label = motion class name)
+    train_appearance.csv, test_appearance.csv
+                              path,label,motion       (label = scene name)
+    info.json                 parameters, classes, scenes, counts, per-video factors
+    README.txt                the same for humans
+
+Files are written to a temporary name and renamed, and ``info.json`` is written
+last: a folder with an ``info.json`` for the same parameters is complete and is
+reused without rendering (:func:`make_synthetic` is idempotent); an interrupted
+run resumes, keeping the videos already renamed into place.
+
+Speed (2-core laptop-class CPU, one worker): 300 videos of 64 x 64 x 64 frames
+render and encode in roughly 10-15 s; see the report of issue 2.
+"""
+from __future__ import annotations
+
+import colorsys
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+FORMAT_VERSION = 1
+
+CLASSES: tuple[str, ...] = (
+    "move_horizontal",
+    "move_up",
+    "move_down",
+    "oscillate_horizontal",
+    "oscillate_vertical",
+    "orbit",
+    "rotate",
+    "zoom",
+)
+
+CLASS_DESCRIPTIONS = {
+    "move_horizontal": "constant velocity to the left or to the right (drawn per video), wrapping around",
+    "move_up": "constant velocity upwards, wrapping around",
+    "move_down": "constant velocity downwards, wrapping around",
+    "oscillate_horizontal": "sinusoidal back-and-forth along x",
+    "oscillate_vertical": "sinusoidal back-and-forth along y",
+    "orbit": "circular orbit, clockwise or anticlockwise",
+    "rotate": "spins in place, clockwise or anticlockwise",
+    "zoom": "pulses in size (grows and shrinks) in place",
+}
+
+SCENES: tuple[str, ...] = ("stripes_warm", "checker_cool", "blobs_green", "dots_purple", "rings_sand")
+
+SCENE_DESCRIPTIONS = {
+    "stripes_warm": "oriented stripes, reds and oranges",
+    "checker_cool": "rotated checkerboard, blues and cyans",
+    "blobs_green": "smooth random blobs, greens",
+    "dots_purple": "rotated lattice of dots, purples",
+    "rings_sand": "concentric rings, sand and brown",
+}
+
+# (hue range, saturation ranges of the dark / light colour) of each scene's palette
+_PALETTES = {
+    "stripes_warm": ((0.00, 0.07), (0.55, 0.85), (0.35, 0.70)),
+    "checker_cool": ((0.52, 0.62), (0.55, 0.85), (0.30, 0.60)),
+    "blobs_green": ((0.24, 0.36), (0.50, 0.80), (0.30, 0.60)),
+    "dots_purple": ((0.74, 0.86), (0.45, 0.75), (0.15, 0.40)),
+    "rings_sand": ((0.09, 0.14), (0.30, 0.55), (0.15, 0.35)),
+}
+
+# Asymmetric polygons in units of the object size, centred near (0, 0): none has a
+# rotational symmetry, so a spin is visible.
+_SHAPES = {
+    "ell": [(-0.5, -0.5), (-0.1, -0.5), (-0.1, 0.15), (0.5, 0.15), (0.5, 0.5), (-0.5, 0.5)],
+    "triangle": [(-0.5, 0.4), (0.5, 0.4), (-0.25, -0.5)],
+    "arrow": [(-0.5, -0.14), (0.05, -0.14), (0.05, -0.42), (0.5, 0.0), (0.05, 0.42), (0.05, 0.14), (-0.5, 0.14)],
+    "flag": [(-0.5, -0.38), (0.5, -0.38), (0.18, 0.0), (0.5, 0.38), (-0.5, 0.38)],
+    "half_disk": [(0.5 * math.cos(a), 0.5 * math.sin(a) - 0.2) for a in np.linspace(0.0, math.pi, 13)]
+    + [(-0.5, -0.45), (0.1, -0.45)],
+}
+
+# Motion constants at 25 fps and 64 px (see the module docstring).
+_REF_FPS, _REF_SIZE = 25.0, 64.0
+_SPEED = 1.0  # px/frame, translations
+_OSC_AMPLITUDE, _OSC_PERIOD = 10.0, 22.0  # px, frames
+_ORBIT_RADIUS, _ORBIT_PERIOD = 9.0, 30.0  # px, frames
+_SPIN = 8.0  # deg/frame
+_ZOOM, _ZOOM_PERIOD = 1.4, 30.0  # max scale factor, frames
+_OBJECT_SIZE = 0.25  # fraction of the frame size
+_RATE_JITTER = (0.8, 1.25)  # per-video factor on speeds, amplitudes and periods
+_SUPERSAMPLE = 4  # sprites are drawn at 4x and area-averaged (anti-aliasing)
+
+
+class SyntheticError(ValueError):
+    """Bad arguments to the synthetic dataset (names the argument and what is allowed)."""
+
+
+# ----------------------------------------------------------------------------- writing videos
+
+
+def write_video(path: str | os.PathLike, frames, fps: float = 25.0, codec: str = "libx264",
+                crf: int = 18, pix_fmt: str = "yuv420p", preset: str = "medium") -> Path:
+    """Encode ``frames`` (uint8 ``[T, H, W, 3]`` RGB, or a sequence of ``[H, W, 3]``) to ``path``.
+
+    The container comes from the file extension (``.mp4``, ``.avi``, ``.mkv`` ...).
+    ``crf`` and ``preset`` apply to libx264/libx265 (crf 0 = lossless in YUV).
+    The file is written under a temporary name and renamed, so an interrupted call
+    never leaves a half-written file at ``path``. One encoding thread: the output
+    is byte-for-byte reproducible and small frames encode fastest that way.
+    Returns ``path`` as a :class:`Path`.
+    """
+    import av
+
+    path = Path(path)
+    arr = np.asarray(frames) if not isinstance(frames, np.ndarray) else frames
+    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3 or arr.shape[0] == 0:
+        raise SyntheticError(f"write_video({path}): frames must be uint8 [T>0, H, W, 3], got {arr.dtype} {list(arr.shape)}")
+    t, h, w, _ = arr.shape
+    if pix_fmt in ("yuv420p", "yuv422p") and (h % 2 or w % 2):
+        raise SyntheticError(f"write_video({path}): {pix_fmt} needs an even frame size, got {w}x{h}")
+    if not fps > 0:
+        raise SyntheticError(f"write_video({path}): fps must be positive, got {fps}")
+    ext = path.suffix.lower().lstrip(".")
+    container_format = {"mp4": "mp4", "m4v": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm",
+                        "avi": "avi"}.get(ext)
+    if container_format is None:
+        raise SyntheticError(f"write_video({path}): unknown container extension {path.suffix!r} "
+                             "(allowed: .mp4 .m4v .mov .mkv .webm .avi)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    rate = Fraction(fps).limit_denominator(1001)
+    try:
+        with av.open(str(tmp), mode="w", format=container_format) as container:
+            stream = container.add_stream(codec, rate=rate)
+            stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+            stream.codec_context.thread_count = 1
+            if codec in ("libx264", "libx265"):
+                stream.options = {"crf": str(crf), "preset": preset}
+            for frame in arr:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+# ----------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """Everything that determines one video: all random draws come from ``(seed, index)``."""
+
+    index: int
+    label: str  # motion class
+    scene: str  # appearance factor
+    split: str  # "train" or "test"
+    seed: int = 0
+    size: int = 64
+    frames: int = 64
+    fps: float = 25.0
+
+    @property
+    def name(self) -> str:
+        return f"videos/{self.index:05d}.mp4"
+
+
+def _check_args(videos: int, size: int, frames: int, fps: float, classes: Sequence[str],
+                scenes: Sequence[str], test_fraction: float) -> None:
+    if not isinstance(videos, (int, np.integer)) or videos < 2:
+        raise SyntheticError(f"videos must be an integer >= 2 (one per split at least), got {videos!r}")
+    if not isinstance(size, (int, np.integer)) or size < 16 or size % 2:
+        raise SyntheticError(f"size must be an even integer >= 16 (H.264 yuv420p), got {size!r}")
+    if not isinstance(frames, (int, np.integer)) or frames < 2:
+        raise SyntheticError(f"frames must be an integer >= 2, got {frames!r}")
+    if not fps > 0:
+        raise SyntheticError(f"fps must be positive, got {fps!r}")
+    for what, given, allowed in (("class", classes, CLASSES), ("scene", scenes, SCENES)):
+        bad = [c for c in given if c not in allowed]
+        if bad or not given or len(set(given)) != len(given):
+            raise SyntheticError(f"bad {what} list {list(given)!r}: give distinct names among {', '.join(allowed)}")
+    if not 0.0 < test_fraction < 1.0:
+        raise SyntheticError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+
+
+def video_specs(videos: int = 300, seed: int = 0, size: int = 64, frames: int = 64, fps: float = 25.0,
+                classes: Optional[Sequence[str]] = None, scenes: Optional[Sequence[str]] = None,
+                test_fraction: float = 0.3) -> list[VideoSpec]:
+    """The videos of a dataset, train split first (indices ``0 .. n_train - 1``), then test.
+
+    ``n_test = round(videos * test_fraction)`` (at least 1, at most ``videos - 1``).
+    Within a split the j-th video gets class ``j % C`` and scene
+    ``(j + j // lcm(C, A)) % A`` (balanced classes, every pair equally frequent per
+    C x A block), then the videos of the split are shuffled with ``seed``.
+    """
+    classes = tuple(CLASSES if classes is None else classes)
+    scenes = tuple(SCENES if scenes is None else scenes)
+    _check_args(videos, size, frames, fps, classes, scenes, test_fraction)
+    n_test = min(max(int(round(videos * test_fraction)), 1), videos - 1)
+    n_train = videos - n_test
+    c, a = len(classes), len(scenes)
+    period = c * a // math.gcd(c, a)
+    rng = np.random.default_rng([seed, 0x5EED])
+    specs: list[VideoSpec] = []
+    start = 0
+    for split, n in (("train", n_train), ("test", n_test)):
+        pairs = [(classes[j % c], scenes[(j + j // period) % a]) for j in range(n)]
+        order = rng.permutation(n)
+        for k, j in enumerate(order):
+            label, scene = pairs[j]
+            specs.append(VideoSpec(start + k, label, scene, split, int(seed), int(size), int(frames), float(fps)))
+        start += n
+    return specs
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), np.float32)
+
+
+def _background(rng: np.random.Generator, scene: str, size: int) -> np.ndarray:
+    """float32 [size, size, 3] in [0, 1]: the scene's pattern in a per-video palette."""
+    s = float(size)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    theta = rng.uniform(0, np.pi)
+    ct, st = np.cos(theta), np.sin(theta)
+    u, v = xx * ct + yy * st, -xx * st + yy * ct  # rotated coordinates
+    if scene == "stripes_warm":
+        period = s * rng.uniform(0.12, 0.22)
+        m = np.sin(2 * np.pi * u / period + rng.uniform(0, 2 * np.pi))
+        m = np.clip(0.5 + 1.5 * m, 0, 1)  # near-square stripes with soft edges
+    elif scene == "checker_cool":
+        cell = s * rng.uniform(0.09, 0.16)
+        ph = rng.uniform(0, 2 * np.pi, 2)
+        m = np.sin(np.pi * u / cell + ph[0]) * np.sin(np.pi * v / cell + ph[1])
+        m = np.clip(0.5 + 2.0 * m, 0, 1)
+    elif scene == "blobs_green":
+        import cv2
+
+        k = int(rng.integers(4, 7))
+        coarse = rng.standard_normal((k, k)).astype(np.float32)
+        # a periodic upsampling (wrap) keeps the pattern free of edge effects
+        m = cv2.resize(np.pad(coarse, 1, mode="wrap"), (size + 2 * size // k, size + 2 * size // k),
+                       interpolation=cv2.INTER_CUBIC)[size // k: size // k + size, size // k: size // k + size]
+        m = 1.0 / (1.0 + np.exp(-3.0 * (m - np.median(m)) / (m.std() + 1e-6)))
+    elif scene == "dots_purple":
+        spacing = s * rng.uniform(0.13, 0.2)
+        off = rng.uniform(0, spacing, 2)
+        du = (u + off[0]) % spacing - spacing / 2
+        dv = (v + off[1]) % spacing - spacing / 2
+        r = spacing * rng.uniform(0.22, 0.34)
+        m = np.clip(r - np.sqrt(du * du + dv * dv) + 0.5, 0, 1)  # anti-aliased disks
+    elif scene == "rings_sand":
+        cx, cy = rng.uniform(-0.5 * s, 1.5 * s, 2)
+        period = s * rng.uniform(0.12, 0.2)
+        m = np.sin(2 * np.pi * np.hypot(xx - cx, yy - cy) / period + rng.uniform(0, 2 * np.pi))
+        m = np.clip(0.5 + 1.5 * m, 0, 1)
+    else:  # pragma: no cover - names are checked before
+        raise SyntheticError(f"unknown scene {scene!r}")
+    (h0, h1), sat_dark, sat_light = _PALETTES[scene]
+    hue = rng.uniform(h0, h1)
+    dark = _hsv(hue, rng.uniform(*sat_dark), rng.uniform(0.30, 0.50))
+    light = _hsv(hue + rng.uniform(-0.03, 0.03), rng.uniform(*sat_light), rng.uniform(0.75, 0.95))
+    img = dark + m[..., None] * (light - dark)
+    # illumination ramp in a random direction: per-video variation within a scene
+    phi = rng.uniform(0, 2 * np.pi)
+    ramp = ((xx - s / 2) * np.cos(phi) + (yy - s / 2) * np.sin(phi)) / s
+    img = img * (1.0 + rng.uniform(0.0, 0.35) * ramp)[..., None]
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def _sprite(rng: np.random.Generator, size: int, diameter: float) -> np.ndarray:
+    """float32 [k, k, 4]: premultiplied RGB + alpha of one object centred in a k x k patch.
+
+    ``k`` leaves room for any rotation at the largest zoom. Two colours of uniformly
+    random hue split by a random line (so the texture is asymmetric too) and a dark
+    outline; drawn at 4x and area-averaged (anti-aliasing).
+    """
+    import cv2
+
+    k = min(size, int(math.ceil(math.sqrt(2.0) * diameter * _ZOOM)) + 4)
+    ss = k * _SUPERSAMPLE
+    name = list(_SHAPES)[int(rng.integers(len(_SHAPES)))]
+    pts = np.array(_SHAPES[name], np.float64)
+    pts -= (pts.max(0) + pts.min(0)) / 2  # centre the bounding box on the patch centre
+    c = (ss - 1) / 2.0
+    shift = 4  # cv2 fixed-point sub-pixel bits
+    poly = np.round((pts * diameter * _SUPERSAMPLE + c) * (1 << shift)).astype(np.int32)
+    fill = np.zeros((ss, ss), np.uint8)
+    cv2.fillPoly(fill, [poly], 255, lineType=cv2.LINE_8, shift=shift)
+    outline = np.zeros((ss, ss), np.uint8)
+    thick = max(2, int(round(_SUPERSAMPLE * size / _REF_SIZE)))
+    cv2.polylines(outline, [poly], True, 255, thickness=thick, lineType=cv2.LINE_8, shift=shift)
+    # a random line through the object splits it into colour A and colour B
+    ang = rng.uniform(0, 2 * np.pi)
+    off = rng.uniform(-0.2, 0.2) * diameter * _SUPERSAMPLE
+    r = np.arange(ss, dtype=np.float32) - c
+    side = (r[None, :] * np.cos(ang) + r[:, None] * np.sin(ang)) > off
+    col_a = _hsv(rng.uniform(0, 1), rng.uniform(0.6, 1.0), rng.uniform(0.75, 1.0))
+    col_b = _hsv(rng.uniform(0, 1), rng.uniform(0.3, 1.0), rng.uniform(0.35, 1.0))
+    col_line = _hsv(0, 0, rng.uniform(0.0, 0.15))
+    f = (fill > 0)[..., None]
+    o = (outline > 0)[..., None]
+    rgb = np.where(o, col_line, np.where(side[..., None], col_a, col_b))
+    alpha = (f | o).astype(np.float32)
+    big = np.concatenate([rgb * alpha, alpha], axis=-1)
+    return cv2.resize(big, (k, k), interpolation=cv2.INTER_AREA)
+
+
+def _paste(frame: np.ndarray, sprite: np.ndarray, angle: float, scale: float, x: float, y: float) -> None:
+    """Draw the sprite over ``frame`` (float32 [S, S, 3], in place), rotated by ``angle``
+    degrees and scaled about its centre, with its centre at (x, y), wrapping around the
+    frame edges (a torus: what leaves on one side comes back on the other)."""
+    import cv2
+
+    size, k = frame.shape[0], sprite.shape[0]
+    c = (k - 1) / 2.0
+    ox, oy = math.floor(x - c), math.floor(y - c)  # integer placement of the patch
+    m = cv2.getRotationMatrix2D((c, c), float(angle), float(scale))
+    m[0, 2] += x - c - ox  # the sub-pixel rest of the move goes into the warp
+    m[1, 2] += y - c - oy
+    patch = cv2.warpAffine(sprite, m, (k, k), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=(0, 0, 0, 0))
+    if 0 <= ox <= size - k and 0 <= oy <= size - k:  # inside the frame: a plain view
+        ix = np.s_[oy:oy + k, ox:ox + k]
+    else:  # across an edge: wrapped row and column indices
+        ix = np.ix_((oy + np.arange(k)) % size, (ox + np.arange(k)) % size)
+    region = frame[ix]
+    region *= 1.0 - patch[..., 3:]
+    region += patch[..., :3]
+    frame[ix] = region
+
+
+def _static_scale(rng: np.random.Generator) -> float:
+    """A constant scale with the same marginal as the zoom pulse at a random time."""
+    return float(_ZOOM ** np.sin(rng.uniform(0, 2 * np.pi)))
+
+
+def motion_parameters(spec: VideoSpec) -> dict:
+    """The per-video draws of ``spec`` (nuisances and motion), as plain numbers.
+
+    Draw order is fixed (background, object, distractors, motion) so that each video
+    depends only on ``(seed, index)`` and its class and scene.
+    """
+    return _draw(spec)[2]
+
+
+def _draw(spec: VideoSpec):
+    rng = np.random.default_rng([spec.seed, spec.index])
+    size = spec.size
+    bg = _background(rng, spec.scene, size)
+    px = size / _REF_SIZE  # px at this size per px at 64
+    diameter = _OBJECT_SIZE * size * rng.uniform(0.8, 1.2)
+    sprite = _sprite(rng, size, diameter)
+    for _ in range(int(rng.integers(0, 3))):  # static distractors, baked into the background
+        d = _sprite(rng, size, _OBJECT_SIZE * size * rng.uniform(0.8, 1.2))
+        _paste(bg, d, rng.uniform(0, 360), _static_scale(rng), *rng.uniform(0, size, 2))
+    rate = rng.uniform(*_RATE_JITTER)  # speeds x rate, periods / rate
+    p = {
+        "label": spec.label, "scene": spec.scene, "diameter": float(diameter),
+        "x0": float(rng.uniform(0, size)), "y0": float(rng.uniform(0, size)),
+        "angle0": float(rng.uniform(0, 360)), "scale0": _static_scale(rng),
+        "rate": float(rate), "phase": float(rng.uniform(0, 2 * np.pi)),
+        "direction": float(rng.choice([-1.0, 1.0])),
+        "amplitude": float(rng.uniform(0.8, 1.2)),  # extra factor on amplitude / radius
+    }
+    return bg, sprite, p, px
+
+
+def _trajectory(p: dict, frames: int, fps: float, px: float):
+    """Per-frame (x, y, angle in degrees, scale) of the moving object, each float64 [T]."""
+    t = np.arange(frames, dtype=np.float64) * (_REF_FPS / fps)  # time in frames at 25 fps
+    one = np.ones_like(t)
+    x, y, angle, scale = p["x0"] * one, p["y0"] * one, p["angle0"] * one, p["scale0"] * one
+    r, ph, d, amp = p["rate"], p["phase"], p["direction"], p["amplitude"]
+    label = p["label"]
+    if label == "move_horizontal":
+        x = x + d * _SPEED * px * r * t
+    elif label == "move_up":
+        y = y - _SPEED * px * r * t
+    elif label == "move_down":
+        y = y + _SPEED * px * r * t
+    elif label in ("oscillate_horizontal", "oscillate_vertical"):
+        offset = _OSC_AMPLITUDE * px * amp * np.sin(2 * np.pi * t * r / _OSC_PERIOD + ph)
+        if label == "oscillate_horizontal":
+            x = x + offset
+        else:
+            y = y + offset
+    elif label == "orbit":
+        a = d * 2 * np.pi * t * r / _ORBIT_PERIOD + ph
+        x = x + _ORBIT_RADIUS * px * amp * np.cos(a)
+        y = y + _ORBIT_RADIUS * px * amp * np.sin(a)
+    elif label == "rotate":
+        angle = angle + d * _SPIN * r * t
+    elif label == "zoom":
+        scale = _ZOOM ** np.sin(2 * np.pi * t * r / _ZOOM_PERIOD + ph)
+    else:  # pragma: no cover - names are checked before
+        raise SyntheticError(f"unknown motion class {label!r}")
+    return x, y, angle, scale
+
+
+def render_video(spec: VideoSpec) -> np.ndarray:
+    """The frames of ``spec``: uint8 ``[frames, size, size, 3]`` RGB (before encoding)."""
+    if spec.label not in CLASSES:
+        raise SyntheticError(f"unknown motion class {spec.label!r} (allowed: {', '.join(CLASSES)})")
+    if spec.scene not in SCENES:
+        raise SyntheticError(f"unknown scene {spec.scene!r} (allowed: {', '.join(SCENES)})")
+    bg, sprite, p, px = _draw(spec)
+    x, y, angle, scale = _trajectory(p, spec.frames, spec.fps, px)
+    out = np.empty((spec.frames, spec.size, spec.size, 3), np.float32)
+    out[:] = bg * 255.0
+    sprite = sprite * 255.0  # premultiplied colour in grey levels; alpha channel rescaled below
+    sprite[..., 3] /= 255.0
+    for i in range(spec.frames):
+        _paste(out[i], sprite, angle[i], scale[i], x[i], y[i])
+    np.clip(out + 0.5, 0, 255, out=out)
+    return out.astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- the dataset
+
+
+def _render_and_write(args) -> str:
+    spec, root, crf = args
+    path = Path(root) / spec.name
+    write_video(path, render_video(spec), spec.fps, crf=crf)
+    return str(path)
+
+
+def _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf) -> dict:
+    return {"format": FORMAT_VERSION, "videos": int(videos), "seed": int(seed), "size": int(size),
+            "frames": int(frames), "fps": float(fps), "classes": list(classes), "scenes": list(scenes),
+            "test_fraction": float(test_fraction), "crf": int(crf)}
+
+
+def _outputs(root: Path) -> dict[str, Path]:
+    return {"train": root / "train.csv", "test": root / "test.csv",
+            "train_appearance": root / "train_appearance.csv", "test_appearance": root / "test_appearance.csv",
+            "info": root / "info.json"}
+
+
+def _read_json(path: Path) -> Optional[dict]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0, size: int = 64,
+                   frames: int = 64, fps: float = 25.0, classes: Optional[Sequence[str]] = None,
+                   scenes: Optional[Sequence[str]] = None, test_fraction: float = 0.3, crf: int = 18,
+                   workers: int = 1, progress: bool = False) -> dict[str, Path]:
+    """Render the built-in dataset into ``out_dir`` (see the module docstring).
+
+    ``videos`` in total (``round(videos * test_fraction)`` of them in the test split),
+    ``size`` x ``size`` pixels, ``frames`` frames at ``fps``; ``classes`` / ``scenes``
+    restrict the motion classes / appearance factors (default: all of
+    :data:`CLASSES` / :data:`SCENES`); ``crf`` is the H.264 quality (18: decoded
+    frames within a few grey levels of the rendered ones); ``workers`` > 1 renders in
+    that many processes.
+
+    Returns ``{"train", "test", "train_appearance", "test_appearance", "info"}`` ->
+    paths. Reuses a complete dataset with the same parameters without rendering.
+    """
+    from vidssl.data.manifests import write_manifest
+
+    classes = tuple(CLASSES if classes is None else classes)
+    scenes = tuple(SCENES if scenes is None else scenes)
+    specs = video_specs(videos, seed, size, frames, fps, classes, scenes, test_fraction)
+    if not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise SyntheticError(f"workers must be a positive integer, got {workers!r}")
+    root = Path(out_dir)
+    outputs = _outputs(root)
+    params = _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf)
+    info = _read_json(outputs["info"])
+    if (info is not None and info.get("params") == params and all(p.is_file() for p in outputs.values())
+            and all((root / s.name).is_file() for s in specs)):
+        return outputs
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "videos").mkdir(exist_ok=True)
+    outputs["info"].unlink(missing_ok=True)  # the folder is incomplete until info.json is back
+    pending = root / ".pending.json"  # parameters of a run in progress: its finished videos are reusable
+    keep = _read_json(pending) == params
+    if not keep:
+        for old in (root / "videos").glob("*.mp4"):  # rendered with other parameters
+            old.unlink()
+        _write_text(pending, json.dumps(params))
+    todo = [s for s in specs if not (keep and (root / s.name).is_file())]
+    jobs = [(s, str(root), crf) for s in todo]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), desc="rendering", unit="video")
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+
+        # spawn: no fork of a parent that may hold torch / OpenMP / OpenCV threads
+        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            for _ in pool.imap_unordered(_render_and_write, jobs, chunksize=4):
+                if bar is not None:
+                    bar.update()
+    else:
+        for job in jobs:
+            _render_and_write(job)
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        bar.close()
+
+    for split in ("train", "test"):
+        rows = [s for s in specs if s.split == split]
+        names = [s.name for s in rows]
+        write_manifest(outputs[split], names, [s.label for s in rows], appearance=[s.scene for s in rows])
+        write_manifest(outputs[f"{split}_appearance"], names, [s.scene for s in rows],
+                       motion=[s.label for s in rows])
+    counts = {split: {name: sum(1 for s in specs if s.split == split and s.label == name) for name in classes}
+              for split in ("train", "test")}
+    scene_counts = {split: {name: sum(1 for s in specs if s.split == split and s.scene == name) for name in scenes}
+                    for split in ("train", "test")}
+    info = {
+        "params": params,
+        "classes": {c: CLASS_DESCRIPTIONS[c] for c in classes},
+        "scenes": {s: SCENE_DESCRIPTIONS[s] for s in scenes},
+        "class_counts": counts,
+        "scene_counts": scene_counts,
+        "videos": [{"path": s.name, "split": s.split, "label": s.label, "appearance": s.scene} for s in specs],
+    }
+    _write_text(root / "README.txt", _readme(params, classes, scenes, counts))
+    _write_text(outputs["info"], json.dumps(info, indent=1))
+    pending.unlink(missing_ok=True)
+    return outputs
+
+
+def _readme(params: dict, classes: Sequence[str], scenes: Sequence[str], counts: dict) -> str:
+    lines = [
+        "vidssl built-in synthetic dataset (vidssl.data.synthetic)",
+        "",
+        f"{params['videos']} videos, {params['size']}x{params['size']} px, {params['frames']} frames at "
+        f"{params['fps']:g} fps, seed {params['seed']}, H.264 crf {params['crf']}.",
+        f"train: {sum(counts['train'].values())} videos, test: {sum(counts['test'].values())} videos.",
+        "",
+        "train.csv / test.csv: path,label,appearance  - label = motion class (the task)",
+        "train_appearance.csv / test_appearance.csv: path,label,motion  - label = appearance factor (scene)",
+        "The motion class and the scene are crossed in equal numbers; everything else",
+        "(object shape, colours, size, position, orientation, speed, distractors) is drawn",
+        "independently of both. Only motion tells the classes apart.",
+        "",
+        "Motion classes:",
+        *[f"  {c:22s} {CLASS_DESCRIPTIONS[c]}" for c in classes],
+        "",
+        "Scenes (appearance factor):",
+        *[f"  {s:22s} {SCENE_DESCRIPTIONS[s]}" for s in scenes],
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,195 @@
+"""Video Local Aggregation (dense-trajectory paper Sec. 3.2, 4.2, Table 6; VIE Sec. 3, App. A).
+
+The IR model (:mod:`vidssl.methods.ir`: backbone, linear 128-d embedding, memory
+bank) trained with the LA loss (:mod:`vidssl.losses.local_aggregation`) instead:
+
+- before the first LA step and at the start of every epoch, m k-means clusterings
+  (m = 3, K = 6000 for Kinetics, Sec. 4.2) of the features named by
+  ``cluster_source`` give every video m cluster labels (buffer
+  ``cluster_labels``: long [m, N], part of the checkpoint);
+- for an embedding v of video i: background neighbours = top-k (k = 4096) of
+  v . bank; close neighbours = videos sharing i's cluster in any clustering, inside
+  the background set; loss = -log(sum_{C n B} e^{s/tau} / sum_B e^{s/tau}).
+
+Cluster sources (``cluster_source``; each maps the method to an [N, F] array
+aligned with the training manifest, see ``CLUSTER_SOURCES``):
+
+- ``bank``: the memory bank — plain Video LA;
+- ``file``: any saved features (``cluster_features``: a .npy / .pt file of N rows),
+  e.g. IDT Fisher vectors or their concatenation with a bank.
+
+Adding a source is one entry in ``CLUSTER_SOURCES``.
+
+Initialisation from IR (the papers warm up with 40 epochs of IR): either a
+separate IR run and ``train.init_from=IR_CHECKPOINT`` (its ``backbone.*``,
+``embed.*``, ``memory_bank.bank`` and ``ir_loss.log_z`` keys match this method's),
+or ``ir_warmup_epochs: E`` in one run: epochs 0..E-1 use the IR loss and no
+clustering, LA starts at epoch E.
+
+K defaults to Kinetics' ratio (6000 clusters for 240k videos, one per 40 videos,
+:func:`~vidssl.methods.clustering.scaled_num_clusters`) so small collections get
+small K; set ``num_clusters`` to fix it (6000 in the paper recipe).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from vidssl.config import ConfigError
+from vidssl.losses.local_aggregation import local_aggregation_loss
+from vidssl.methods import ir
+from vidssl.methods.clustering import cluster_features, scaled_num_clusters
+
+
+def load_feature_file(path: str | Path) -> np.ndarray:
+    """An [N, F] array from .npy, .npz (first array) or .pt/.pth (a tensor or {"features": tensor})."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"cluster features file not found: {p}")
+    if p.suffix == ".npy":
+        x = np.load(p)
+    elif p.suffix == ".npz":
+        with np.load(p) as z:
+            x = z[z.files[0]]
+    elif p.suffix in (".pt", ".pth"):
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+        x = obj["features"] if isinstance(obj, dict) else obj
+        x = x.float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    else:
+        raise ConfigError(f"cluster features file {p}: unknown format (allowed: .npy, .npz, .pt, .pth)")
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise ConfigError(f"cluster features file {p}: expected a 2-d array [N, F], got shape {x.shape}")
+    return x
+
+
+def _bank_features(method: "Method") -> np.ndarray:
+    return method.memory_bank.bank.detach().float().cpu().numpy()
+
+
+def _file_features(method: "Method") -> np.ndarray:
+    return method.file_features()
+
+
+# name -> function(method) -> float32 [N, F] aligned with the training manifest
+CLUSTER_SOURCES: dict[str, Callable[["Method"], np.ndarray]] = {
+    "bank": _bank_features,
+    "file": _file_features,
+}
+# sources that read cluster_features
+SOURCES_WITH_FILE = {"file"}
+
+
+@dataclass
+class Config(ir.Config):
+    num_clusters: Optional[int] = None  # K; null = Kinetics' ratio, N / 40 (6000 for 240k videos, Sec. 4.2)
+    num_clusterings: int = 3  # m, k-means runs combined (Sec. 4.2, Table 6)
+    background_neighbors: int = 4096  # k of the top-k background set (authors' code)
+    kmeans_iters: int = 20  # Lloyd iterations (authors' code)
+    kmeans_backend: Literal["auto", "faiss", "torch"] = "auto"
+    kmeans_seed: int = 0  # clustering i of epoch e uses seed kmeans_seed + e * m + i
+    cluster_source: str = "bank"  # one of CLUSTER_SOURCES
+    cluster_features: Optional[str] = None  # path of the [N, F] features for file-based sources
+    ir_warmup_epochs: int = 0  # epochs of IR loss before LA (the papers: 40, or init_from an IR run)
+    eps: float = 1e-7  # authors' guard: -log(ratio + eps)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.cluster_source not in CLUSTER_SOURCES:
+            raise ConfigError(f"bad value for 'method.cluster_source': {self.cluster_source!r} "
+                              f"(allowed: {', '.join(CLUSTER_SOURCES)})")
+        if self.cluster_source in SOURCES_WITH_FILE and not self.cluster_features:
+            raise ConfigError(f"'method.cluster_source: {self.cluster_source}' needs 'method.cluster_features' "
+                              "(path of an [N, F] .npy/.pt array aligned with the training manifest)")
+        for key in ("num_clusterings", "background_neighbors", "kmeans_iters"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"bad value for 'method.{key}': {getattr(self, key)} (must be >= 1)")
+        if self.num_clusters is not None and self.num_clusters < 1:
+            raise ConfigError(f"bad value for 'method.num_clusters': {self.num_clusters} (>= 1, or null)")
+        if self.ir_warmup_epochs < 0 or self.eps < 0:
+            raise ConfigError("'method.ir_warmup_epochs' and 'method.eps' must be >= 0")
+
+
+class Method(ir.Method):
+    """Video LA: the IR model + ``cluster_labels`` [m, N] re-computed every epoch."""
+
+    def __init__(self, cfg: Config, backbone: nn.Module, *, num_samples: int, num_classes: int = 0):
+        super().__init__(cfg, backbone, num_samples=num_samples, num_classes=num_classes)
+        k = cfg.num_clusters if cfg.num_clusters is not None else scaled_num_clusters(num_samples)
+        if k > num_samples:
+            raise ConfigError(f"bad value for 'method.num_clusters': {k} (more than the {num_samples} videos)")
+        self.num_clusters = k
+        self.register_buffer("cluster_labels", torch.zeros(cfg.num_clusterings, num_samples, dtype=torch.long))
+        self.register_buffer("clustered_epoch", torch.tensor(-1, dtype=torch.long))  # -1: never clustered
+        self._file_features: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ clustering
+
+    def file_features(self) -> np.ndarray:
+        """The [N, F] array of ``cluster_features`` (loaded once, checked against N)."""
+        if self._file_features is None:
+            x = load_feature_file(self.cfg.cluster_features)
+            if len(x) != self.num_samples:
+                raise ConfigError(f"cluster features {self.cfg.cluster_features} have {len(x)} rows but the "
+                                  f"training manifest has {self.num_samples} videos")
+            self._file_features = x
+        return self._file_features
+
+    def clustering_features(self) -> np.ndarray:
+        """[N, F] features of ``cluster_source``."""
+        return CLUSTER_SOURCES[self.cfg.cluster_source](self)
+
+    @torch.no_grad()
+    def recluster(self, epoch: int) -> None:
+        """m k-means clusterings of the source features into ``cluster_labels``.
+
+        Under DDP rank 0 clusters and broadcasts, so all processes share the labels.
+        """
+        from vidssl.engine.distributed import rank, world_size
+
+        cfg = self.cfg
+        if world_size() <= 1 or rank() == 0:
+            labels = cluster_features(
+                self.clustering_features(), self.num_clusters, cfg.num_clusterings,
+                seed=cfg.kmeans_seed + epoch * cfg.num_clusterings, niter=cfg.kmeans_iters,
+                backend=cfg.kmeans_backend,
+            )
+            self.cluster_labels.copy_(torch.as_tensor(np.stack(labels)))
+        if world_size() > 1:
+            torch.distributed.broadcast(self.cluster_labels, src=0)
+        self.clustered_epoch.fill_(epoch)
+
+    def la_active(self, epoch: int) -> bool:
+        return epoch >= self.cfg.ir_warmup_epochs
+
+    def on_epoch_start(self, progress) -> None:
+        """Re-cluster once per epoch; a resume inside an epoch keeps that epoch's clusters."""
+        if self.la_active(progress.epoch) and int(self.clustered_epoch) != progress.epoch:
+            self.recluster(progress.epoch)
+
+    # ------------------------------------------------------------------ loss
+
+    def forward(self, batch: dict) -> dict:
+        epoch = self.progress.epoch
+        if not self.la_active(epoch):
+            out = super().forward(batch)
+            out["logs"]["phase_ir"] = 1.0
+            return out
+        if int(self.clustered_epoch) < 0:  # the engine did not call on_epoch_start (e.g. a bare loop)
+            self.recluster(epoch)
+        clips, index = ir.flatten_views(batch)
+        index = index.to(self.memory_bank.bank.device)
+        v = self.embed_clips(clips)  # [B*V, D]
+        loss, stats = local_aggregation_loss(
+            v, self.memory_bank.bank, index, self.cluster_labels, background=self.cfg.background_neighbors,
+            temperature=self.cfg.temperature, eps=self.cfg.eps,
+        )
+        self.stash(index, v)
+        with torch.no_grad():
+            pos = (v * self.memory_bank.get(index)).sum(1).mean()
+        return {"loss": loss, "logs": {"pos_sim": pos.item(), "close": stats["close"], "phase_ir": 0.0}}
