@@ -13,12 +13,21 @@ channels-last-3d layout buys on CPU. Each figure is the best of 3 rounds within 
 ratios within one run.
 
     python benchmarks/bench_backbones.py [--threads 2] [--seconds 3] [--only r3d18,slow_r50]
-        [--skip-paper] [--json out.json]
+        [--skip-paper] [--json out.json] [--compare-omp-wait]
+
+On a shared (oversubscribed) CPU, OpenMP threads that spin while waiting for a
+descheduled sibling slow PyTorch down by 10x or more; ``OMP_WAIT_POLICY=PASSIVE``
+(set before Python starts) avoids it. ``--compare-omp-wait`` measures r3d18 tiny
+training under ACTIVE and PASSIVE in two fresh processes, side by side.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import torch
@@ -108,10 +117,17 @@ def main(argv=None) -> None:
     ap.add_argument("--only", default=",".join(BACKBONES), help="comma-separated backbone names")
     ap.add_argument("--skip-paper", action="store_true", help="only the tiny setting")
     ap.add_argument("--json", help="also write the rows here")
+    ap.add_argument("--compare-omp-wait", action="store_true",
+                    help="only compare OMP_WAIT_POLICY=ACTIVE and PASSIVE on r3d18 tiny training")
     args = ap.parse_args(argv)
+    if args.compare_omp_wait:
+        return compare_omp_wait(args)
     torch.set_num_threads(args.threads)
     names = [n for n in args.only.split(",") if n]
-    print(f"torch {torch.__version__}, {args.threads} threads, best of 3 rounds in ~{args.seconds:g} s per figure\n")
+    print(f"torch {torch.__version__}, {args.threads} threads, best of 3 rounds in ~{args.seconds:g} s per figure")
+    load_before = os.getloadavg()[0]
+    print(f"load average {load_before:.1f} on {os.cpu_count()} CPUs, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}\n")
 
     rows = []
     for name in names:
@@ -138,9 +154,34 @@ def main(argv=None) -> None:
         print("\npaper setting (width 64, forward only)")
         print_table(paper)
         rows += paper
+    load = max(load_before, os.getloadavg()[0])
+    if load > args.threads + 0.5:  # other processes competed for the cores: figures are not trustworthy
+        print(f"\nWARNING: load average reached {load:.1f} during the run (> {args.threads} threads): "
+              "the machine was shared, re-run when it is idle")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
+
+
+def compare_omp_wait(args) -> None:
+    """r3d18 tiny, train + forward, in one fresh process per OpenMP wait policy (alternated twice)."""
+    best = {}
+    for policy in ["ACTIVE", "PASSIVE"] * 2:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "rows.json")
+            subprocess.run([sys.executable, __file__, "--only", "r3d18", "--skip-paper", "--threads", str(args.threads),
+                            "--seconds", str(args.seconds), "--json", out],
+                           env={**os.environ, "OMP_WAIT_POLICY": policy}, check=True, stdout=subprocess.DEVNULL)
+            with open(out) as f:
+                row = json.load(f)[0]
+        old = best.get(policy, {"train_clips_s": 0.0, "forward_clips_s": 0.0})
+        best[policy] = {k: max(old[k], row[k]) for k in old}
+    for policy, r in best.items():
+        print(f"OMP_WAIT_POLICY={policy:<8} r3d18 tiny: train {r['train_clips_s']:.1f} clips/s, "
+              f"forward {r['forward_clips_s']:.1f} clips/s")
+    print(f"PASSIVE / ACTIVE: train x{best['PASSIVE']['train_clips_s'] / best['ACTIVE']['train_clips_s']:.2f}, "
+          f"forward x{best['PASSIVE']['forward_clips_s'] / best['ACTIVE']['forward_clips_s']:.2f} "
+          f"(load average now {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -89,21 +89,32 @@ def decode_rate(dataset, seconds: float) -> float:
     return clips / (time.perf_counter() - start)
 
 
+class Repeated(torch.utils.data.Dataset):
+    """The videos of ``dataset`` over and over, so that one loader (one start of its
+    workers) serves every timed batch of a small benchmark dataset."""
+
+    def __init__(self, dataset, length: int):
+        self.dataset, self.length = dataset, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, key):
+        index, seed = key
+        return self.dataset[(index % len(self.dataset), seed)]
+
+
 def loader_rate(dataset, batch: int, workers: int, batches: int) -> float:
     """Clips/s through ``build_loader`` (decode + augment + collate), after the first batch."""
     from vidssl.data.datasets import build_loader
 
-    clips, epoch, start, seen = 0, 0, None, 0
-    while seen < batches + 1:
-        for b in build_loader(dataset, batch, shuffle=True, seed=0, epoch=epoch, workers=workers):
-            if start is None:  # excludes the workers' start-up and the first decode
-                start = time.perf_counter()
-            else:
-                clips += b["clips"].shape[0] * b["clips"].shape[1]
-            seen += 1
-            if seen >= batches + 1:
-                break
-        epoch += 1
+    loader = build_loader(Repeated(dataset, batch * (batches + 1)), batch, shuffle=True, seed=0, workers=workers)
+    clips, start = 0, None
+    for b in loader:
+        if start is None:  # excludes the workers' start-up and the first decode
+            start = time.perf_counter()
+        else:
+            clips += b["clips"].shape[0] * b["clips"].shape[1]
     return clips / (time.perf_counter() - start)
 
 
@@ -140,7 +151,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=24, help="synthetic videos to render")
     ap.add_argument("--batch", type=int, default=8, help="videos per batch (x rho = 2 clips each)")
-    ap.add_argument("--batches", type=int, default=12, help="batches timed per loader setting")
+    ap.add_argument("--batches", type=int, default=16, help="batches timed per loader setting")
     ap.add_argument("--workers", default="0,1,2", help="comma-separated DataLoader worker counts")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (main process)")
     ap.add_argument("--seconds", type=float, default=4.0, help="time for the decode and train figures")

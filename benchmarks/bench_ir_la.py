@@ -15,6 +15,7 @@ two readings can be told apart.
 
     python benchmarks/bench_ir_la.py                       # the recipes as they are
     python benchmarks/bench_ir_la.py --epochs 6 --json out.json
+    python benchmarks/bench_ir_la.py --modality diff     # frame differences: no static background
     python benchmarks/bench_ir_la.py --out runs/bench_ir_la --reuse   # keep / reuse runs
 """
 from __future__ import annotations
@@ -70,6 +71,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=None, help="override train.epochs of both recipes")
     ap.add_argument("--warmup", type=int, default=None, help="override la_tiny's method.ir_warmup_epochs")
+    ap.add_argument("--modality", default="rgb", choices=["rgb", "diff", "flow"],
+                    help="input modality for training, the random baseline and the probes (data.modality)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=1, help="data.workers (decoding processes)")
     ap.add_argument("--out", default=None, help="folder of the two runs (default: a temporary folder)")
@@ -81,11 +84,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_ir_la_"))
     os.environ.setdefault("VIDSSL_CACHE", str(out / "cache"))
-    common = [f"data.workers={args.workers}", "train.seed=0"]
+    common = [f"data.workers={args.workers}", "train.seed=0", f"data.modality={args.modality}"]
     if args.epochs:
         common.append(f"train.epochs={args.epochs}")
     la_extra = [f"method.ir_warmup_epochs={args.warmup}"] if args.warmup is not None else []
-    ev = [f"eval.linear_epochs={args.linear_epochs}", f"data.workers={args.workers}"]
+    ev = [f"eval.linear_epochs={args.linear_epochs}", f"data.workers={args.workers}",
+          f"data.modality={args.modality}"]
 
     results, seconds = {}, {}
     ir_ckpt, seconds["ir"] = train_recipe("ir_tiny", out / "ir", common, args.reuse)
@@ -98,7 +102,7 @@ def main() -> None:
     la_clusters = cluster_nmi(la_ckpt, None, seed=0)
     ir_clusters = cluster_nmi(ir_ckpt, la_clusters["K"], seed=0)
 
-    print(f"built-in dataset, tiny 3D ResNet-18; runs in {out}")
+    print(f"built-in dataset, tiny 3D ResNet-18, {args.modality} input; runs in {out}")
     print(f"training time: IR {seconds['ir']:.0f} s, LA {seconds['la']:.0f} s (CPU, {args.threads} threads)")
     print(f"{'linear probe top-1':<22} {'motion (8)':>10} {'appearance (5)':>15}")
     for name, r in results.items():
@@ -111,7 +115,7 @@ def main() -> None:
         print(f"{name:<30} {c['label']['nmi']:>10.3f} {c['appearance']['nmi']:>15.3f} "
               f"{c['label']['purity']:>14.3f} {c['appearance']['purity']:>18.3f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"probe": results, "train_seconds": seconds,
+        Path(args.json).write_text(json.dumps({"modality": args.modality, "probe": results, "train_seconds": seconds,
                                                "la_clusters": la_clusters, "ir_bank_clusters": ir_clusters},
                                               indent=2) + "\n")
 

@@ -161,3 +161,76 @@ def test_scaled_num_clusters():
     assert scaled_num_clusters(200) == 5  # one cluster per 40 videos
     assert scaled_num_clusters(10) == 2
     assert scaled_num_clusters(1) == 1
+
+
+# ----------------------------------------------------------------------------- vidssl cluster
+
+
+def _manifest_and_features(tmp_path):
+    """12 'videos': features that group by the 'scene' column, not by the label."""
+    from vidssl.data.manifests import write_manifest
+
+    scene = np.repeat(np.arange(3), 4)
+    label = np.tile(np.arange(2), 6)
+    feats = np.eye(3, dtype=np.float32)[scene] * 4 + 0.01 * np.random.default_rng(0).normal(size=(12, 3))
+    np.save(tmp_path / "feats.npy", feats.astype(np.float32))
+    write_manifest(tmp_path / "m.csv", [f"v{i}.mp4" for i in range(12)], [f"c{y}" for y in label],
+                   scene=[f"s{s}" for s in scene], uid=[str(i) for i in range(12)])
+    return scene, label
+
+
+def test_cluster_command_on_saved_features(tmp_path, capsys):
+    import json
+
+    from vidssl.cli import main
+
+    _manifest_and_features(tmp_path)
+    code = main(["cluster", "--features", str(tmp_path / "feats.npy"), "--manifest", str(tmp_path / "m.csv"),
+                 "--clusters", "3", "--clusterings", "2", "--json", str(tmp_path / "r.json"),
+                 "--out", str(tmp_path / "labels.npy")])
+    assert code == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    # 'uid' differs for every video: not a label column
+    assert set(report["metrics"]) == {"label", "scene"}
+    # the clusters follow the scene (a Lloyd run may still merge two scenes), not the label
+    assert report["metrics"]["scene"]["mean"]["nmi"] > 0.6
+    assert report["metrics"]["label"]["mean"]["nmi"] < 0.1
+    assert np.load(tmp_path / "labels.npy").shape == (2, 12)
+    assert "scene" in capsys.readouterr().out
+    assert main(["cluster", "--features", str(tmp_path / "feats.npy"), "--manifest", str(tmp_path / "m.csv"),
+                 "--stored"]) == 2  # --stored needs --run: a config error, exit code 2
+
+
+def test_cluster_command_rejects_misaligned_manifest(tmp_path):
+    from vidssl.cli import main
+
+    _manifest_and_features(tmp_path)
+    np.save(tmp_path / "short.npy", np.zeros((5, 3), np.float32))
+    assert main(["cluster", "--features", str(tmp_path / "short.npy"), "--manifest", str(tmp_path / "m.csv")]) == 2
+
+
+def test_cluster_command_on_a_run(tmp_path):
+    import json
+
+    import torch
+
+    from vidssl.cli import main
+    from vidssl.config import load_config, to_dict
+    from vidssl.engine.checkpoint import FORMAT, save_checkpoint
+
+    scene, _ = _manifest_and_features(tmp_path)
+    cfg = load_config(None, ["method.name=la", f"data.train={tmp_path / 'm.csv'}", "method.num_clusters=3"])
+    bank = torch.nn.functional.normalize(torch.from_numpy(np.load(tmp_path / "feats.npy")), dim=1)
+    stored = torch.from_numpy(np.stack([scene, scene, np.arange(12) % 3]))
+    run = tmp_path / "run"
+    save_checkpoint(run / "checkpoints" / "last.pt", {
+        "format": FORMAT, "method": "la", "backbone": "r3d18", "config": to_dict(cfg),
+        "model": {"memory_bank.bank": bank, "cluster_labels": stored, "clustered_epoch": torch.tensor(3)},
+    })
+    assert main(["cluster", "--run", str(run), "--stored", "--json", str(tmp_path / "s.json")]) == 0
+    per = json.loads((tmp_path / "s.json").read_text())["metrics"]["scene"]["per_clustering"]
+    assert [round(m["nmi"], 6) for m in per[:2]] == [1.0, 1.0] and per[2]["nmi"] < 0.5
+    # re-clustering the bank: K from the run's config (3), the manifest from its data.train
+    assert main(["cluster", "--run", str(run), "--json", str(tmp_path / "k.json")]) == 0
+    report = json.loads((tmp_path / "k.json").read_text())
+    assert report["num_clusters"] == [3, 3, 3] and report["metrics"]["scene"]["mean"]["nmi"] > 0.6

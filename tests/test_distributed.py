@@ -44,12 +44,12 @@ def _worker(rank, port, out_dir):
     res["objects"] = dist.all_gather_object({"r": rank})
     res["broadcast"] = dist.broadcast_object(f"from {rank}")
     dist.barrier()
-    from test_trainer import RandomClips, make_cfg, make_method
+    from test_trainer import RandomClips, make_method
 
     from vidssl.engine.trainer import train
 
     data = RandomClips(n=24)
-    train(_ddp_cfg(), out_dir, dataset=data, method=make_method(data))
+    train(_ddp_cfg(), out_dir, dataset=data, method=make_method(data, dropout=0.0))
     with open(f"{out_dir}/rank{rank}.json", "w") as f:
         json.dump(res, f)
     dist.cleanup()
@@ -71,7 +71,12 @@ def _free_port():
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
+    # fork (not spawn) after the slow first-time imports (torch._dynamo, pulled in by the
+    # first optimiser; TensorBoard), so that the children start at once
+    import torch.utils.tensorboard  # noqa: F401
+
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    mp.start_processes(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True, start_method="fork")
     return out, [json.loads((out / f"rank{r}.json").read_text()) for r in range(WORLD)]
 
 
@@ -97,7 +102,7 @@ def test_two_process_training_matches_one_process(two_process_run, tmp_path):
 
     ddp_dir, _ = two_process_run
     data = RandomClips(n=24)
-    single = train(_ddp_cfg(), tmp_path / "single", dataset=data, method=make_method(data))
+    single = train(_ddp_cfg(), tmp_path / "single", dataset=data, method=make_method(data, dropout=0.0))
     a = load_checkpoint(single / "checkpoints" / "last.pt")
     b = load_checkpoint(ddp_dir / "checkpoints" / "last.pt")
     assert a["step"] == b["step"] == 6 and len(b["rng"]) == WORLD
@@ -118,7 +123,10 @@ def test_single_process_helpers_are_identities():
 
 def test_slurm_environment_is_translated(monkeypatch):
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_STEP_NODELIST"):
-        monkeypatch.delenv(var, raising=False)
+        # set, then delete: monkeypatch records only variables it touched, and the code under test
+        # sets these; left behind, WORLD_SIZE=8 would make every later train() wait for 8 processes
+        monkeypatch.setenv(var, "")
+        monkeypatch.delenv(var)
     monkeypatch.setenv("SLURM_PROCID", "5")
     monkeypatch.setenv("SLURM_NTASKS", "8")
     monkeypatch.setenv("SLURM_LOCALID", "1")

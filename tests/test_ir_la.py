@@ -1,6 +1,5 @@
 """Video IR (softmax, NCE) and Video LA: losses against slow references, and the methods."""
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest

@@ -315,3 +315,17 @@ def test_two_processes_equal_one_process_on_the_global_batch():
         torch.testing.assert_close(torch.tensor(grad2), grad1, rtol=1e-4, atol=1e-6, msg=name)
         if name == "moco":
             torch.testing.assert_close(torch.tensor(queue2), queue1, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_recipes_load_with_paper_and_tiny_settings(name):
+    from vidssl.config import load_config
+
+    paper = load_config(f"{name}_slow_r50")
+    assert paper.model.backbone == "slow_r50" and paper.data.batch_size == 512 and paper.train.epochs == 200
+    assert paper.optim.lr == (0.4 if name == "moco" else 4.8)
+    assert paper.optim.weight_decay == (1e-4 if name == "moco" else 1e-6)
+    assert paper.optim.name == ("sgd" if name == "moco" else "lars")
+    assert paper.method["name"] == name and paper.data.views == 2
+    tiny = load_config(f"{name}_tiny", ["data.views=3"])
+    assert tiny.model.backbone == "r3d18" and tiny.model.width == 16 and tiny.data.views == 3

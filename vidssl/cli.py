@@ -18,6 +18,7 @@ COMMANDS = [
     "vidssl.commands.demo",  # demo
     "vidssl.commands.viz",  # viz tsne
     "vidssl.commands.cluster",  # cluster (k-means of a bank or features vs. labels)
+    "vidssl.commands.idt",  # idt extract, fit, encode
 ]
 
 
@@ -34,7 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # argparse cannot interleave a "*" positional with options: `eval knn --json X a=1` leaves the
+    # overrides over, so key=value words left over go to the command's overrides
+    args, rest = parser.parse_known_args(argv)
+    stray = [r for r in rest if r.startswith("-") or "=" not in r or not hasattr(args, "overrides")]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if rest:
+        args.overrides = list(args.overrides or []) + rest
     try:
         code = args.func(args)
     except ConfigError as e:

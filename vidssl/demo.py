@@ -36,6 +36,9 @@ ENTRIES: list[DemoEntry] = [
     DemoEntry("random init (3D R-18)", "supervised_tiny", train=False),
     DemoEntry("supervised 3D R-18", "supervised_tiny"),
     DemoEntry("supervised 2D R-18 (single frames)", "supervised_2d_tiny"),
+    DemoEntry("Video IR (3D R-18)", "ir_tiny"),
+    DemoEntry("Video LA (3D R-18)", "la_tiny"),
+    DemoEntry("rho-BYOL rho=2 (3D R-18)", "byol_tiny"),
 ]
 
 # (column title, protocol, label column)

@@ -213,16 +213,6 @@ def collate(items: Sequence[dict]) -> dict:
     }
 
 
-def _worker_init(_worker_id: int) -> None:
-    # workers already run in parallel: keep each single-threaded (torch does this for itself)
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover
-        pass
-
-
 def build_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, epoch: int = 0,
                  rank: int = 0, world: int = 1, workers: int = 0, drop_last: bool = False,
                  skip_batches: int = 0) -> DataLoader:
@@ -232,6 +222,8 @@ def build_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int,
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, collate_fn=collate,
         drop_last=False,  # the sampler already made every batch of this process
-        pin_memory=torch.cuda.is_available(), worker_init_fn=_worker_init if workers else None,
+        # no cv2.setNumThreads in the workers: resizing an OpenCV thread pool inherited
+        # through fork deadlocks (pthread_cond_destroy) once the parent has used it
+        pin_memory=torch.cuda.is_available(),
         prefetch_factor=2 if workers else None, persistent_workers=False,
     )

@@ -8,9 +8,11 @@ shared by every frame and every pathway of the clip; a new call is a new draw
 (large-scale study App. B.1: "To each clip, we apply ..."). In order:
 
 1. Crop (``augment.crop``), taken in input pixels and resized once to ``S x S``
-   (``S = crop_size``) with bilinear interpolation (antialiased when shrinking);
-   cropping first and resizing only the crop is the same geometry as resizing the
-   frame and cropping it, at a fraction of the cost.
+   (``S = crop_size``) with bilinear interpolation (antialiased when shrinking) on
+   uint8 frames, as PIL-based pipelines do (torch's fast uint8 kernel); cropping
+   first and resizing only the crop is the same geometry as resizing the frame and
+   cropping it (up to rounding the crop to whole input pixels), at a fraction of
+   the cost.
 
    - ``"scale_jitter"`` (VGG-style, the default; App. B.1, Table 8 "default"): the
      short side is resized to ``r`` uniform in ``augment.short_side`` (integers,
@@ -68,8 +70,9 @@ All shapes are ``[C, T', S, S]`` float32 per pathway.
 """
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -156,37 +159,45 @@ def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
     maxc = x.amax(-3)
     minc = x.amin(-3)
     cr = maxc - minc
-    grey = cr == 0
-    ones = torch.ones_like(maxc)
-    s = cr / torch.where(grey, ones, maxc)
-    div = torch.where(grey, ones, cr)
-    rc, gc, bc = (maxc - r) / div, (maxc - g) / div, (maxc - b) / div
-    is_r = maxc == r
-    is_g = (maxc == g) & ~is_r
-    h = torch.where(is_r, bc - gc, torch.where(is_g, 2.0 + rc - bc, 4.0 + gc - rc))
-    h = torch.remainder(h / 6.0, 1.0)
-    return torch.stack((h, s, maxc), dim=-3)
+    s = cr / maxc.clamp_min(1e-12)  # 0 where maxc == 0 (then cr == 0 too)
+    h6 = _hue_sextant(r, g, b, maxc, cr)
+    return torch.stack((h6 / 6.0, s, maxc), dim=-3)
+
+
+def _hue_sextant(r, g, b, maxc, cr) -> torch.Tensor:
+    """6 x hue in [0, 6): (g - b) / C where R is the max, 2 + (b - r) / C where G is,
+    4 + (r - g) / C otherwise (0 for grey pixels, C = max - min = 0)."""
+    inv = 1.0 / cr.clamp_min(1e-12)
+    h6 = torch.where(maxc == r, (g - b) * inv, torch.where(maxc == g, (b - r) * inv + 2.0, (r - g) * inv + 4.0))
+    return torch.remainder(h6, 6.0)
+
+
+_CHANNEL_PHASE = torch.tensor([5.0, 3.0, 1.0]).view(3, 1, 1)  # R, G, B in hsv_to_rgb's k
+
+
+def _from_sextant(h6: torch.Tensor, maxc: torch.Tensor, cr: torch.Tensor) -> torch.Tensor:
+    """RGB channel n is ``V - C clamp(min(k, 4 - k), 0, 1)``, ``k = (n + 6 H) mod 6``
+    (V = max, C = V S = max - min); the standard HSV -> RGB map."""
+    k = torch.remainder(h6.unsqueeze(-3) + _CHANNEL_PHASE, 6.0)
+    ramp = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
+    return (maxc.unsqueeze(-3) - cr.unsqueeze(-3) * ramp).clamp_(0.0, 1.0)
 
 
 def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`rgb_to_hsv`: channel n (5 = R, 3 = G, 1 = B) is
-    ``v - v s clamp(min(k, 4 - k), 0, 1)`` with ``k = (n + 6 h) mod 6``."""
+    """Inverse of :func:`rgb_to_hsv` (``[..., 3, H, W]``)."""
     h, s, v = x.unbind(-3)
-    n = torch.tensor([5.0, 3.0, 1.0], dtype=x.dtype).view(3, 1, 1)
-    k = torch.remainder(n + 6.0 * h.unsqueeze(-3), 6.0)
-    ramp = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
-    vv, ss = v.unsqueeze(-3), s.unsqueeze(-3)
-    return (vv - vv * ss * ramp).clamp_(0.0, 1.0)
+    return _from_sextant(6.0 * h, v, v * s)
 
 
 def adjust_hue(x: torch.Tensor, factor: float) -> torch.Tensor:
-    """Shift the hue by ``factor`` (in [-0.5, 0.5] turns) in HSV space."""
+    """Shift the hue by ``factor`` (in [-0.5, 0.5] turns) in HSV space, i.e.
+    ``hsv_to_rgb((h + factor) mod 1, s, v)`` fused into one pass."""
     if factor == 0:
         return x
-    hsv = rgb_to_hsv(x)
-    h, s, v = hsv.unbind(-3)
-    h = torch.remainder(h + factor, 1.0)
-    return hsv_to_rgb(torch.stack((h, s, v), dim=-3))
+    r, g, b = x.unbind(-3)
+    maxc = x.amax(-3)
+    cr = maxc - x.amin(-3)
+    return _from_sextant(_hue_sextant(r, g, b, maxc, cr) + 6.0 * factor, maxc, cr)
 
 
 def color_jitter(x: torch.Tensor, draw: ColorDraw) -> torch.Tensor:
@@ -212,25 +223,46 @@ def blur_radius(sigma: float, height: int, width: int) -> int:
     return max(0, min(math.ceil(3.0 * sigma), height - 1, width - 1))
 
 
+@functools.lru_cache(maxsize=64)
+def _blur_scatter(size: int, r: int) -> torch.Tensor:
+    """``[size * size, 2r + 1]``: how much tap t of a 1-D kernel adds to entry (i, j) of
+    the blur matrix, reflect padding included (taps that fall outside are mirrored
+    without repeating the edge, like ``F.pad(mode="reflect")``)."""
+    rows = torch.arange(size).repeat_interleave(2 * r + 1)
+    taps = torch.arange(2 * r + 1).repeat(size)
+    cols = rows + taps - r
+    cols = torch.where(cols < 0, -cols, cols)
+    cols = torch.where(cols >= size, 2 * (size - 1) - cols, cols)
+    a = torch.zeros(size * size, 2 * r + 1)
+    a.index_put_((rows * size + cols, taps), torch.ones(len(rows)), accumulate=True)
+    return a
+
+
+def blur_matrix(sigma: float, size: int, r: int) -> torch.Tensor:
+    """``[size, size]`` matrix of a 1-D Gaussian blur of radius ``r < size`` with reflect
+    padding: ``(M @ v)[i] = sum_t k[t] v[reflect(i + t - r)]``."""
+    return (_blur_scatter(size, r) @ gaussian_kernel1d(sigma, r)).view(size, size)
+
+
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``[N, C, H, W]`` with reflect padding."""
-    n, c, h, w = x.shape
+    """Separable Gaussian blur of ``[..., H, W]`` (kernel radius :func:`blur_radius`,
+    reflect padding) as two small matrix products, much faster than ``conv2d``
+    with one-channel kernels on a CPU."""
+    h, w = x.shape[-2:]
     r = blur_radius(sigma, h, w)
     if r == 0:
         return x
-    k = gaussian_kernel1d(sigma, r)
-    y = x.reshape(n * c, 1, h, w)
-    y = F.conv2d(F.pad(y, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
-    y = F.conv2d(F.pad(y, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
-    return y.reshape(n, c, h, w)
+    return blur_matrix(sigma, h, r) @ x @ blur_matrix(sigma, w, r).T
 
 
-def resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Bilinear resize of ``[N, C, h, w]`` to ``[N, C, size, size]`` (antialiased when shrinking)."""
-    h, w = x.shape[-2:]
+def resize_uint8(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear resize of uint8 ``[N, 3, h, w]`` (best in channels-last memory, where
+    torch has a fast uint8 kernel) to ``[N, 3, size, size]``, antialiased when shrinking.
+    Works on uint8 like PIL-based pipelines do: the output is rounded to uint8."""
+    h, w = frames.shape[-2:]
     if (h, w) == (size, size):
-        return x
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+        return frames
+    return F.interpolate(frames, size=(size, size), mode="bilinear", align_corners=False,
                          antialias=(h > size or w > size))
 
 
@@ -289,6 +321,7 @@ class ClipTransform:
             raise TransformError(f"data.augment.mean/std need 3 values, std > 0 (got {a.mean}, {a.std})")
         self._mean = torch.tensor(a.mean, dtype=torch.float32).view(1, 3, 1, 1)
         self._std = torch.tensor(a.std, dtype=torch.float32).view(1, 3, 1, 1)
+        self._scale, self._shift = 1.0 / self._std, -self._mean / self._std
         self._dis = None  # cv2 DIS object, made on first use (not picklable)
 
     def __getstate__(self):  # DataLoader workers pickle the dataset and its transform
@@ -383,7 +416,8 @@ class ClipTransform:
         lengths = [len(p) for p in pathways]
         # one crop + one resize for every frame of every pathway
         crop = np.concatenate([p[:, top:top + h, left:left + w] for p in pathways])  # [N, h, w, 3]
-        x = resize(frames_to_tensor(crop), self.cfg.crop_size)  # [N, 3, S, S]
+        u8 = torch.from_numpy(crop).permute(0, 3, 1, 2)  # [N, 3, h, w], channels-last memory
+        x = resize_uint8(u8, self.cfg.crop_size).float().div_(255.0).contiguous()  # [N, 3, S, S]
         if draw.flip:
             x = x.flip(-1)
         modality = self.cfg.modality
@@ -397,7 +431,7 @@ class ClipTransform:
         out = []
         for chunk in torch.split(x, lengths):
             if modality == "rgb" and not draw.temporal_diff:
-                y = (chunk - self._mean) / self._std
+                y = torch.addcmul(self._shift, chunk, self._scale)  # (x - mean) / std
             elif modality == "rgb":
                 y = self._temporal_diff_aug(chunk)
             elif modality == "diff":

@@ -7,7 +7,8 @@ A checkpoint is a dict (see docs/architecture.md)::
      "optimizer": optimiser state dict, "epoch": completed epochs,
      "epoch_step": steps done in the epoch in progress (0 at an epoch boundary),
      "step": optimiser steps done, "rng": [per-process RNG states],
-     "bad_videos": [paths], "elapsed": seconds, "finished": bool}
+     "bad_videos": [paths], "elapsed": seconds, "finished": bool,
+     "log_window": {"sums": {name: float}, "n": steps} (metrics not yet logged)}
 
 It holds only tensors, numbers, strings, lists and dicts, so that it loads with
 ``torch.load(weights_only=True)``: a checkpoint from elsewhere cannot run code.

@@ -41,8 +41,9 @@ class MetricsLogger:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            # purge_step drops the interrupted run's events after the checkpoint
-            self.writer = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=resume_step)
+            # purge_step drops the interrupted run's events after the checkpoint (all of an old run's
+            # events when starting afresh)
+            self.writer = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=resume_step or 0)
 
     def log(self, step: int, values: dict, prefix: str = "train") -> None:
         """One step record; numeric values also go to TensorBoard as ``prefix/key``."""

@@ -19,6 +19,7 @@ is written, so the last good checkpoint stays.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import sys
@@ -38,6 +39,12 @@ from vidssl.methods.base import Progress
 
 # keys that may change between an interrupted run and its resume without changing the result
 _RESUME_FREE_KEYS = ("train.progress", "train.out", "train.name", "train.device", "data.workers", "description")
+
+
+# buffers (memory banks, queues, BN statistics) stay per process: methods sync them themselves
+_NO_BUFFER_SYNC = ({"forward_sync_buffers": False}
+                   if "forward_sync_buffers" in inspect.signature(nn.parallel.DistributedDataParallel).parameters
+                   else {"broadcast_buffers": False})
 
 
 class NonFiniteLossError(RuntimeError):
@@ -86,8 +93,11 @@ def _train(cfg, run_dir, resume, dataset, method, rank, world) -> Path:
 
         method = build_method(cfg, num_samples=num_samples, num_classes=num_classes)
     method.to(device)
-    if cfg.train.sync_bn and world > 1 and device.type == "cuda":
-        method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
+    if cfg.train.sync_bn and world > 1:
+        if device.type == "cuda":
+            method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
+        else:  # SyncBatchNorm has no CPU kernel
+            _say("train.sync_bn ignored on the CPU: BatchNorm statistics stay per process")
     if ckpt is None and cfg.train.init_from:
         init_from(method, cfg.train.init_from, cfg)
     optimizer = build_optimizer(method, cfg.optim)
@@ -96,6 +106,9 @@ def _train(cfg, run_dir, resume, dataset, method, rank, world) -> Path:
         raise ConfigError(f"the training set has {num_samples} videos, fewer than one batch "
                           f"(data.batch_size={cfg.data.batch_size})")
     steps_per_epoch = min(batches, cfg.train.max_steps_per_epoch or batches)
+    if cfg.optim.warmup_epochs >= cfg.train.epochs:
+        _say(f"warning: optim.warmup_epochs={cfg.optim.warmup_epochs} >= train.epochs={cfg.train.epochs}: "
+             "the whole run is warm-up, at a learning rate near 0")
     progress = Progress(epoch=0, step=0, steps_per_epoch=steps_per_epoch, epochs=cfg.train.epochs)
     skip, bad_videos, elapsed_before = 0, set(), 0.0
     if ckpt is not None:
@@ -110,18 +123,23 @@ def _train(cfg, run_dir, resume, dataset, method, rank, world) -> Path:
     model = method
     if world > 1:
         model = nn.parallel.DistributedDataParallel(
-            method, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
-            # methods with parameters outside some steps' graph (frozen prototypes) need the search
-            find_unused_parameters=getattr(method, "find_unused_parameters", True))
+            method, device_ids=[device.index] if device.type == "cuda" else None, **_NO_BUFFER_SYNC,
+            # a method whose graph leaves some trainable parameters out sets this attribute to True
+            find_unused_parameters=getattr(method, "find_unused_parameters", False))
     logger = None
     if dist.is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ckpt_path.parent.glob(f".{ckpt_path.name}.*.tmp"):  # a write cut by a kill
+            stale.unlink()
         dump_config(cfg, run_dir / "config.yaml")
         logger = MetricsLogger(run_dir, resume_step=progress.step if ckpt is not None else None)
 
     amp = device.type == "cuda" and cfg.train.amp
-    state = {"cfg": cfg, "method": method, "optimizer": optimizer, "path": ckpt_path, "bad": bad_videos}
     start, clips_seen, epoch_losses, window = time.time(), 0, [], _Window()
+    if ckpt is not None:  # the interrupted run's partial log window, so that metrics.jsonl reads as one run
+        window.sums, window.n = dict(ckpt["log_window"]["sums"]), ckpt["log_window"]["n"]
+    state = {"cfg": cfg, "method": method, "optimizer": optimizer, "path": ckpt_path, "bad": bad_videos,
+             "window": window}
     model.train()
     method.on_train_start(progress)
     start_epoch = progress.epoch
@@ -283,6 +301,7 @@ def _checkpoint(state: dict, epoch: int, epoch_step: int, step: int, elapsed: fl
             "model": state["method"].state_dict(), "optimizer": state["optimizer"].state_dict(),
             "epoch": epoch, "epoch_step": epoch_step, "step": step, "rng": rngs, "bad_videos": bad,
             "elapsed": elapsed, "finished": epoch >= cfg.train.epochs,
+            "log_window": {"sums": dict(state["window"].sums), "n": state["window"].n},
         })
     dist.barrier()
 

@@ -235,7 +235,7 @@ class TrajectoryExtractor:
             return
         level.disp[slots, age] = warp_flow[yi, xi]
         integral = integral_histograms(self.prev_pyr[k], warp_flow, o)
-        level.desc[slots, age] = frame_descriptors(integral, prev, o)
+        level.desc[slots, age] = frame_descriptors(integral, prev, (h, w), o)
         age = age + 1
         level.age[slots] = age
         level.pts[slots, age] = new

@@ -82,7 +82,8 @@ def kmeans_faiss(x: np.ndarray, k: int, *, niter: int = 20, seed: int = 0, spher
         gpu = faiss_gpu_available()
     n, d = x.shape
     km = faiss.Kmeans(
-        d, k, niter=niter, seed=seed, spherical=spherical, gpu=bool(gpu), verbose=False,
+        # one GPU (device 0): under DDP only rank 0 clusters, and must not take the others' GPUs
+        d, k, niter=niter, seed=seed, spherical=spherical, gpu=1 if gpu else False, verbose=False,
         # Train on every point (the authors' code) and keep faiss quiet about few points per centroid.
         max_points_per_centroid=max(256, (n + k - 1) // k + 1), min_points_per_centroid=1,
     )

@@ -75,9 +75,8 @@ class Method(MethodBase):
         gen = torch.Generator().manual_seed(7919 * self.progress.epoch + self.progress.step)
         if world > 1:
             x_all = [all_gather(p) for p in x] if isinstance(x, (list, tuple)) else all_gather(x)  # [N * W, ...]
-            perm = torch.randperm(n * world, generator=gen).to(x_all[0].device if isinstance(x_all, list)
-                                                                  else x_all.device)
-            mine = perm[rank() * n:(rank() + 1) * n]
+            perm = torch.randperm(n * world, generator=gen).to(self.queue.queue.device)
+            mine = perm[rank() * n:(rank() + 1) * n]  # this process encodes a random share of all clips
             k_all = all_gather(encode(select_clips(x_all, mine)))  # keys in shuffled order
             k = torch.empty_like(k_all)
             k[perm] = k_all  # unshuffle
