@@ -128,3 +128,146 @@ def test_fewshot_support_draws_exactly_k_per_class_from_training_only():
     assert not np.array_equal(a, b)
     with pytest.raises(ValueError, match="class 1"):
         sample_support(labels, 6, np.random.default_rng(0))
+
+
+# ----------------------------------------------------------------------------- multi-view, fractions, splits
+
+
+class _FakeContext:
+    """The part of EvalContext the frozen-feature protocols use: features, labels, config."""
+
+    def __init__(self, train_f, train_y, test_f, test_y, **eval_overrides):
+        from types import SimpleNamespace
+
+        from vidssl.config import load_config
+
+        self.cfg = load_config(None, [f"eval.{k}={v}" for k, v in eval_overrides.items()])
+        self._f = {"train": (train_f, train_y), "test": (test_f, test_y)}
+        self.train = SimpleNamespace(classes=[], labels=train_y.tolist())
+        self.test = SimpleNamespace(classes=[], labels=test_y.tolist())
+
+    def features(self, split):
+        return self._f[split]
+
+    def num_classes(self):
+        return int(max(self._f["train"][1].max(), self._f["test"][1].max())) + 1
+
+
+def test_multiview_metrics_video_level_averages_views_by_hand():
+    from vidssl.eval.multiview import multiview_metrics
+
+    # video 0 (class 0): views say 0 (0.6), 1 (0.9), 0 (0.7) -> clip hits 2/3; mean p0 = (0.6+0.1+0.7)/3 = 0.467
+    #   so the video is classified 1 (a miss) although most of its views are right
+    # video 1 (class 1): views say 0 (0.55), 1 (0.8), 0 (0.51) -> clip hits 1/3; mean p1 = (0.45+0.8+0.49)/3 = 0.58 -> hit
+    p = torch.tensor([[[0.6, 0.4], [0.1, 0.9], [0.7, 0.3]],
+                      [[0.55, 0.45], [0.2, 0.8], [0.51, 0.49]]])
+    m = multiview_metrics(p, torch.tensor([0, 1]))
+    assert m["clip_top1"] == pytest.approx(3 / 6)
+    assert m["video_top1"] == m["top1"] == pytest.approx(1 / 2)
+    assert m["views"] == 3 and m["top5"] == 1.0
+
+
+def test_knn_reports_clip_and_video_level():
+    from vidssl.eval import knn
+
+    # two training videos on the axes; a test video whose views point 0, 0, 1 away from its class-1 mean
+    train_f = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])  # [2, 1, 2]
+    train_y = torch.tensor([0, 1])
+    test_f = torch.tensor([[[1.0, 0.1], [1.0, 0.2], [0.0, 5.0]]])  # views normalised: two near class 0, one at 1
+    ctx = _FakeContext(train_f, train_y, test_f, torch.tensor([0]), knn_k=1)
+    m = knn.evaluate(ctx)
+    assert m["clip_top1"] == pytest.approx(2 / 3)  # each view votes alone (k = 1)
+    # the video embedding: mean of the unit views ~ (0.66, 0.43) -> nearest is class 0
+    assert m["video_top1"] == m["top1"] == 1.0 and m["views"] == 3 and m["k"] == 1
+
+
+def test_view_presets_set_test_clips_and_crops():
+    from vidssl.config import ConfigError, load_config
+    from vidssl.eval.multiview import apply_view_preset, parse_views
+
+    assert parse_views("10x3") == (10, 3) and parse_views("5x1") == (5, 1) and parse_views(None) is None
+    cfg = apply_view_preset(load_config(None, ["eval.views=10x3", "data.test_clips=2"]))
+    assert (cfg.data.test_clips, cfg.data.test_crops) == (10, 3)  # the preset wins over data.*
+    cfg = apply_view_preset(load_config(None, ["data.test_clips=2"]))
+    assert (cfg.data.test_clips, cfg.data.test_crops) == (2, 1)  # null keeps data.*
+    for bad in ("5x2", "0x1", "ten", "5"):
+        with pytest.raises(ConfigError, match="eval.views"):
+            load_config(None, [f"eval.views={bad}"])
+
+
+def test_new_eval_keys_are_checked():
+    from vidssl.config import ConfigError, load_config
+
+    for item, key in [("eval.label_fraction=0", "label_fraction"), ("eval.label_fraction=1.5", "label_fraction"),
+                      ("eval.fewshot_fractions=[0.05, 2]", "fewshot_fractions"),
+                      ("eval.finetune_freeze_stages=6", "finetune_freeze_stages"),
+                      ("eval.finetune_val_fraction=1", "finetune_val_fraction"),
+                      ("eval.finetune_schedule=cosine", "finetune_schedule")]:
+        with pytest.raises(ConfigError, match=key):
+            load_config(None, [item])
+
+
+def test_fraction_sampling_takes_the_right_share_of_every_class():
+    import numpy as np
+
+    from vidssl.eval.splits import sample_fraction
+
+    labels = np.array([0] * 40 + [1] * 20 + [2] * 3)
+    for fraction, want in [(0.05, [2, 1, 1]), (0.18, [7, 4, 1]), (0.5, [20, 10, 2]), (1.0, [40, 20, 3])]:
+        # round(0.05 * 40) = 2; 0.05 * 20 = 1; 0.05 * 3 = 0.15 -> at least 1 (every class stays)
+        # round(0.18 * 40) = 7; round(3.6) = 4; round(0.54) = 1; round(1.5) = 2 (banker's rounding)
+        for draw in range(3):
+            idx = sample_fraction(labels, fraction, np.random.default_rng(draw))
+            assert len(set(idx.tolist())) == len(idx) and idx.max() < len(labels)
+            assert np.bincount(labels[idx], minlength=3).tolist() == want
+    a, b = (sample_fraction(labels, 0.18, np.random.default_rng(s)) for s in (0, 1))
+    assert not np.array_equal(a, b)
+
+
+def test_stratified_validation_split_is_disjoint_stratified_and_deterministic():
+    import numpy as np
+
+    from vidssl.eval.splits import stratified_split
+
+    labels = np.array([0] * 20 + [1] * 10 + [2] * 1 + [3] * 2)
+    tr, va = stratified_split(labels, 0.2, seed=3)
+    assert set(tr.tolist()).isdisjoint(va.tolist())
+    assert sorted(tr.tolist() + va.tolist()) == list(range(len(labels)))
+    assert np.bincount(labels[va], minlength=4).tolist() == [4, 2, 0, 0]  # round(0.2 n_c), keeping one to train
+    assert np.bincount(labels[tr], minlength=4).tolist() == [16, 8, 1, 2]
+    tr2, va2 = stratified_split(labels, 0.2, seed=3)
+    assert np.array_equal(tr, tr2) and np.array_equal(va, va2)
+    assert not np.array_equal(va, stratified_split(labels, 0.2, seed=4)[1])
+    assert len(stratified_split(labels, 0.0)[1]) == 0
+
+
+def test_fewshot_and_fractions_train_only_on_training_videos(monkeypatch):
+    from vidssl.eval import fewshot
+
+    # feature value = a unique video id: train ids 0..29, test ids 100..111
+    train_y = torch.arange(3).repeat_interleave(10)  # 10 per class
+    train_f = torch.arange(30, dtype=torch.float).view(30, 1, 1)
+    test_y = torch.arange(3).repeat(4)
+    test_f = (100 + torch.arange(12, dtype=torch.float)).view(12, 1, 1)
+    calls = []
+
+    def fake_probe(tr_f, tr_y, te_f, te_y, num_classes, e, seed):
+        ids = tr_f[:, 0, 0].long()
+        calls.append((ids, tr_y))
+        assert torch.equal(te_f, test_f)  # always tested on the whole test set
+        assert torch.equal(tr_y, train_y[ids])  # labels travel with their videos
+        return {"top1": len(ids) / 30, "top5": 1.0, "clip_top1": 0.0, "video_top1": len(ids) / 30, "views": 1}
+
+    monkeypatch.setattr(fewshot, "probe_metrics", fake_probe)
+    ctx = _FakeContext(train_f, train_y, test_f, test_y, fewshot_shots="[1, 2]", fewshot_fractions="[0.2, 1.0]",
+                       fewshot_draws=3)
+    out = fewshot.evaluate(ctx)
+    for ids, _ in calls:
+        assert ids.max() < 30  # never a test video
+    sizes = [len(ids) for ids, _ in calls]
+    assert sizes == [30] + [3] * 3 + [6] * 3 + [6] * 3  # all; 1-shot x 3; 2-shot x 3; 20 % = 2 per class x 3
+    for ids, y in calls[1:]:
+        assert len(set(torch.bincount(y).tolist())) == 1  # the same count of every class
+    assert out["1shot"] == pytest.approx(0.1) and out["2shot"] == pytest.approx(0.2)
+    assert out["frac0.2"] == pytest.approx(0.2) and out["frac0.2_std"] == pytest.approx(0.0, abs=1e-12)
+    assert out["frac1"] == out["all"] == out["top1"] == 1.0 and out["views"] == 1

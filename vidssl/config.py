@@ -135,7 +135,8 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """Evaluation protocols (``vidssl eval``); set with ``eval.KEY=VALUE``."""
+    """Evaluation protocols (``vidssl eval``, ``vidssl compare``); set with ``eval.KEY=VALUE``.
+    Every protocol and key, with its paper reference: docs/evaluation.md."""
 
     batch_size: int = 16  # clips per forward pass during feature extraction
     readout: str = "pool"  # pooled features of the last stage, or a stage name (conv3/conv4/conv5)
@@ -151,6 +152,59 @@ class EvalConfig:
     retrieval_ks: list[int] = field(default_factory=lambda: [1, 5, 10, 20])
     retrieval_queries: int = 6  # queries shown in the picture of top neighbours
     out_dir: Optional[str] = None  # pictures; default: the run's eval/ folder (./vidssl_eval for random)
+    # multi-view testing preset "NxM": N uniform clips x M crops (M = 1 centre, 3 along the long side);
+    # sets data.test_clips / data.test_crops in every protocol. "10x3": App. B.2 of the large-scale
+    # study (30 views); "5x1": dense-trajectory paper Sec. 4.2 (five clips, centre crop); null: keep data.*
+    views: Optional[str] = None
+    # fraction-of-labels curve (CPC paper Sec. 5.3, Fig. 4: 5 %, 18 % and all labels): linear probes on
+    # stratified subsets of the training videos, `fewshot_draws` draws each (mean and std)
+    fewshot_fractions: list[float] = field(default_factory=lambda: [0.05, 0.18, 1.0])
+    label_fraction: float = 1.0  # finetune on this stratified fraction of the training labels (Sec. 5.3)
+    # fine-tuning the whole network (`vidssl eval finetune`): App. B.6/B.7 of the large-scale study
+    # (200 epochs, batch 64, lr 0.025, 10x step decay at 60/120/180, weight decay 0, dropout 0.8)
+    finetune_epochs: int = 200
+    finetune_batch_size: int = 64
+    finetune_lr: float = 0.025
+    finetune_momentum: float = 0.9
+    finetune_wd: float = 0.0
+    finetune_dropout: float = 0.8  # dropout before the classifier
+    # "step": x gamma at each milestone (B.6); "plateau": x gamma when the validation accuracy has not
+    # improved for finetune_lr_patience epochs (dense-trajectory paper Sec. 4.2)
+    finetune_schedule: Literal["step", "plateau"] = "step"
+    finetune_milestones: list[float] = field(default_factory=lambda: [60.0, 120.0, 180.0])  # epochs
+    finetune_gamma: float = 0.1
+    finetune_lr_patience: int = 5  # plateau schedule (the paper gives no number)
+    # freeze conv1..convN (weights and BN statistics): 1 on UCF101, 2 on HMDB51 (dense-trajectory
+    # paper Sec. 4.2, after Kim et al.); 0 trains every stage
+    finetune_freeze_stages: int = 1
+    # validation split carved from the training videos (stratified, deterministic from train.seed) for
+    # early stopping (CPC paper Sec. 4.2.4) and the plateau schedule; the split size is our choice
+    finetune_val_fraction: float = 0.1
+    finetune_stop_patience: Optional[int] = 20  # epochs without a better validation top-1; null: never stop
+
+    def __post_init__(self):
+        from vidssl.eval.multiview import parse_views  # late: keeps config.py free of torch
+
+        parse_views(self.views)
+        checks = [
+            ("eval.label_fraction", self.label_fraction, 0.0 < self.label_fraction <= 1.0, "in (0, 1]"),
+            ("eval.finetune_val_fraction", self.finetune_val_fraction, 0.0 <= self.finetune_val_fraction < 1.0,
+             "in [0, 1)"),
+            ("eval.finetune_epochs", self.finetune_epochs, self.finetune_epochs >= 1, ">= 1"),
+            ("eval.finetune_batch_size", self.finetune_batch_size, self.finetune_batch_size >= 1, ">= 1"),
+            ("eval.finetune_dropout", self.finetune_dropout, 0.0 <= self.finetune_dropout < 1.0, "in [0, 1)"),
+            ("eval.finetune_freeze_stages", self.finetune_freeze_stages, 0 <= self.finetune_freeze_stages <= 5,
+             "0..5 (conv1..conv5)"),
+            ("eval.finetune_lr", self.finetune_lr, self.finetune_lr >= 0, ">= 0"),
+            ("eval.fewshot_draws", self.fewshot_draws, self.fewshot_draws >= 1, ">= 1"),
+        ]
+        checks += [("eval.fewshot_fractions", f, 0.0 < f <= 1.0, "fractions in (0, 1]") for f in self.fewshot_fractions]
+        for key, value, ok, allowed in checks:
+            if not ok:
+                raise ConfigError(f"bad value for '{key}': {value!r} (must be {allowed})")
+        if self.finetune_stop_patience is not None and self.finetune_stop_patience < 1:
+            raise ConfigError(f"bad value for 'eval.finetune_stop_patience': {self.finetune_stop_patience} "
+                              "(>= 1, or null for no early stopping)")
 
 
 @dataclass

@@ -83,7 +83,20 @@ def _load_run(path: str):
     return ckpt
 
 
-def _run_manifest(cfg: dict):
+def stored_clusterings(ckpt: dict, name: str) -> list[np.ndarray]:
+    """The m clusterings an LA checkpoint holds (buffer ``cluster_labels`` [m, N]), as int64 arrays [N]
+    whose rows follow the run's training manifest."""
+    from vidssl.config import ConfigError
+
+    if "cluster_labels" not in ckpt["model"]:
+        raise ConfigError(f"checkpoint {name} holds no cluster labels (not an LA run)")
+    if int(ckpt["model"].get("clustered_epoch", 0)) < 0:
+        raise ConfigError(f"checkpoint {name} has not clustered yet (still in its IR warm-up)")
+    return [row.numpy().astype(np.int64) for row in ckpt["model"]["cluster_labels"]]
+
+
+def run_manifest(cfg: dict):
+    """The training manifest of a run's config (rows of its memory bank and cluster labels)."""
     from vidssl.data.manifests import load_manifest
 
     d = cfg["data"]
@@ -94,7 +107,7 @@ def _run_manifest(cfg: dict):
 def run(args) -> int:
     from vidssl.config import ConfigError
     from vidssl.methods.clustering import cluster_features, scaled_num_clusters
-    from vidssl.methods.la import load_feature_file
+    from vidssl.methods.feature_file import load_feature_file
 
     manifest = None
     ks = args.clusters
@@ -102,7 +115,7 @@ def run(args) -> int:
         ckpt = _load_run(args.run)
         features = ckpt["model"]["memory_bank.bank"].float().numpy()
         if args.manifest is None:
-            manifest = _run_manifest(ckpt["config"])
+            manifest = run_manifest(ckpt["config"])
         if ks is None and ckpt["config"]["method"].get("num_clusters"):
             ks = [int(ckpt["config"]["method"]["num_clusters"])]
     else:
@@ -118,11 +131,7 @@ def run(args) -> int:
         raise ConfigError(f"the features have {n} rows but the manifest {manifest.source} has {len(manifest)} videos")
 
     if args.stored:
-        if "cluster_labels" not in ckpt["model"]:
-            raise ConfigError(f"--stored: checkpoint {args.run} holds no cluster labels (not an LA run)")
-        labelings = [row.numpy().astype(np.int64) for row in ckpt["model"]["cluster_labels"]]
-        if int(ckpt["model"].get("clustered_epoch", 0)) < 0:
-            raise ConfigError(f"--stored: checkpoint {args.run} has not clustered yet (still in its IR warm-up)")
+        labelings = stored_clusterings(ckpt, args.run)
         what = "stored clusterings"
     else:
         if ks is None:

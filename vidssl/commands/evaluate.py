@@ -1,7 +1,8 @@
 """``vidssl eval PROTOCOL --checkpoint CKPT --train M --test M [--json OUT] [key=value ...]``.
 
 Each protocol is a module of :mod:`vidssl.eval` with ``evaluate(ctx) -> dict``.
-``--checkpoint random`` evaluates frozen random weights of ``model.*``.
+``--checkpoint random`` evaluates frozen random weights of ``model.*`` (for ``finetune``:
+trains from random init). Protocols, keys and defaults: docs/evaluation.md.
 """
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from pathlib import Path
 PROTOCOLS = {
     "knn": "vidssl.eval.knn",
     "linear": "vidssl.eval.linear",
+    "finetune": "vidssl.eval.finetune",
     "fewshot": "vidssl.eval.fewshot",
     "retrieval": "vidssl.eval.retrieval",
 }
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a checkpoint's encoder (kNN, linear probe, ...)",
+    p = sub.add_parser("eval", help="evaluate a checkpoint's encoder (kNN, linear probe, fine-tuning, ...)",
                        description=__doc__)
     p.add_argument("protocol", choices=sorted(PROTOCOLS))
     p.add_argument("--checkpoint", required=True, help="a run's checkpoint (.pt), a run directory, or 'random'")
@@ -56,8 +58,18 @@ def evaluate(protocol: str, checkpoint: str, train: str, test: str, overrides=()
     if recipe is not None and checkpoint != "random":
         raise ConfigError("--config goes with --checkpoint random (a checkpoint carries its own config)")
     ctx = make_context(resolve_checkpoint(checkpoint), train, test, list(overrides), label_column, progress, recipe)
+    return evaluate_context(protocol, ctx, checkpoint)
+
+
+def evaluate_context(protocol: str, ctx, name: str | None = None) -> dict:
+    """Run ``protocol`` on a prepared :class:`vidssl.eval.features.EvalContext` (several
+    protocols on one context share its features)."""
+    from vidssl.config import ConfigError
+
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown evaluation {protocol!r} (allowed: {', '.join(sorted(PROTOCOLS))})")
     metrics = importlib.import_module(PROTOCOLS[protocol]).evaluate(ctx)
-    return {"protocol": protocol, "checkpoint": checkpoint, "num_train": len(ctx.train),
+    return {"protocol": protocol, "checkpoint": name or ctx.checkpoint, "num_train": len(ctx.train),
             "num_test": len(ctx.test), **metrics}
 
 

@@ -1,4 +1,15 @@
-"""``vidssl viz tsne``: a t-SNE picture of a checkpoint's video embeddings."""
+"""``vidssl viz``: pictures.
+
+    vidssl viz tsne --checkpoint CKPT --manifest M [--label-column C] [--out tsne.png]
+    vidssl viz clusters --run LA_RUN [--clustering i] [--clusters K] [--members n] [--frames f]
+    vidssl viz clusters --labels LABELS.npy --manifest M ...
+
+``tsne``: a t-SNE of a checkpoint's video embeddings, coloured by a label column (CPC
+paper Fig. 5). ``clusters``: a montage of K random clusters, a few middle frames per
+member (dense-trajectory paper Figs. 2-3), from the clusterings an LA checkpoint stores
+(``cluster_labels``) or from a .npy of labels [N] (or [m, N], e.g. ``vidssl cluster --out``)
+whose rows follow ``--manifest``.
+"""
 from __future__ import annotations
 
 import sys
@@ -6,7 +17,7 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("viz", help="pictures: t-SNE of video embeddings")
+    p = sub.add_parser("viz", help="pictures: t-SNE of video embeddings, cluster montages", description=__doc__)
     vsub = p.add_subparsers(dest="viz_command", metavar="COMMAND")
     vsub.required = True
     t = vsub.add_parser("tsne", help="t-SNE of the video embeddings of a manifest, coloured by a label column")
@@ -18,17 +29,83 @@ def add_parser(sub) -> None:
     t.add_argument("overrides", nargs="*", metavar="key=value")
     t.set_defaults(func=run_tsne)
 
+    c = vsub.add_parser("clusters", help="montage of random clusters of an LA run (or of a .npy of labels)")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="LA checkpoint (.pt) or run directory: its stored cluster labels")
+    src.add_argument("--labels", help=".npy of cluster labels [N] or [m, N], rows following --manifest")
+    c.add_argument("--manifest", default=None, help="videos of the labels (default for --run: its training manifest)")
+    c.add_argument("--clustering", type=int, default=0, help="which of the m clusterings (default 0)")
+    c.add_argument("--clusters", type=int, default=4, help="clusters shown, drawn at random (default 4)")
+    c.add_argument("--members", type=int, default=6, help="member videos per cluster (default 6)")
+    c.add_argument("--frames", type=int, default=3, help="middle frames per member (default 3)")
+    c.add_argument("--label-column", default="label", help="column naming each member (default: label)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", default="clusters.png")
+    c.set_defaults(func=run_clusters)
+
 
 def run_tsne(args) -> int:
     from vidssl.commands.evaluate import resolve_checkpoint
-    from vidssl.eval.features import make_context, video_embeddings
-    from vidssl.viz.tsne import plot_tsne, tsne_embedding
+    from vidssl.eval.features import make_context
+    from vidssl.viz.tsne import save_tsne
 
     ctx = make_context(resolve_checkpoint(args.checkpoint), args.manifest, args.manifest, args.overrides,
                        args.label_column, progress=sys.stderr.isatty(), recipe=args.config)
-    feats, labels = ctx.features("train")
-    points = tsne_embedding(video_embeddings(feats), seed=ctx.cfg.train.seed)
-    out = plot_tsne(points, labels.numpy(), ctx.train.classes, Path(args.out),
-                    title=f"{args.checkpoint} — coloured by {args.label_column}")
+    print(save_tsne(ctx, "train", Path(args.out), title=f"{args.checkpoint} — coloured by {args.label_column}"))
+    return 0
+
+
+def _labelings(args):
+    """(list of label arrays [N], manifest, source name, video backend) for ``viz clusters``."""
+    import numpy as np
+
+    from vidssl.config import ConfigError
+    from vidssl.data.manifests import load_manifest
+
+    manifest = load_manifest(args.manifest) if args.manifest else None
+    if args.run:
+        from vidssl.commands.cluster import run_manifest, stored_clusterings
+        from vidssl.commands.evaluate import resolve_checkpoint
+        from vidssl.engine.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(resolve_checkpoint(args.run))
+        backend = ckpt["config"].get("data", {}).get("backend", "pyav")
+        return stored_clusterings(ckpt, args.run), manifest or run_manifest(ckpt["config"]), args.run, backend
+    if manifest is None:
+        raise ConfigError("--labels needs --manifest (the videos its rows follow)")
+    try:
+        labels = np.load(args.labels, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read cluster labels {args.labels}: {e}") from None
+    if labels.ndim not in (1, 2) or not np.issubdtype(labels.dtype, np.integer):
+        raise ConfigError(f"{args.labels}: expected integer cluster labels [N] or [m, N], "
+                          f"got {labels.dtype} {labels.shape}")
+    return list(np.atleast_2d(labels)), manifest, args.labels, "pyav"
+
+
+def member_names(manifest, column: str) -> list[str] | None:
+    """The value of ``column`` for every video (class names for the label column); None if absent."""
+    if column == manifest.label_column:
+        if all(y < 0 for y in manifest.labels):
+            return None
+        return [manifest.classes[y] if 0 <= y < len(manifest.classes) else str(y) for y in manifest.labels]
+    return list(manifest.columns[column]) if column in manifest.columns else None
+
+
+def run_clusters(args) -> int:
+    from vidssl.config import ConfigError
+    from vidssl.viz.montage import save_cluster_montage
+
+    labelings, manifest, source, backend = _labelings(args)
+    if not 0 <= args.clustering < len(labelings):
+        raise ConfigError(f"--clustering {args.clustering}: {source} holds {len(labelings)} clusterings")
+    for name in ("clusters", "members", "frames"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name} must be >= 1")
+    labels = labelings[args.clustering]
+    out = save_cluster_montage(Path(args.out), labels, manifest.paths, clusters=args.clusters,
+                               members=args.members, frames=args.frames, seed=args.seed,
+                               names=member_names(manifest, args.label_column), backend=backend,
+                               title=f"{source}: clustering {args.clustering} (members titled by {args.label_column})")
     print(out)
     return 0

@@ -150,6 +150,11 @@ class EvalContext:
 
         return VideoDataset(self.train if split == "train" else self.test, self.cfg.data, train=train_aug)
 
+    def num_classes(self) -> int:
+        """Classes of the label space: the named classes, or the largest integer label + 1."""
+        top = max(max(self.train.labels, default=-1), max(self.test.labels, default=-1)) + 1
+        return max(len(self.train.classes), top)
+
     def cache_key(self, split: str) -> str:
         m = self.train if split == "train" else self.test
         if self.checkpoint == "random":
@@ -195,7 +200,10 @@ def make_context(checkpoint: str, train_spec: str, test_spec: str, overrides: li
     """Load the encoder and both manifests (labels from ``label_column`` if given)."""
     from vidssl.data.manifests import load_manifest
 
+    from vidssl.eval.multiview import apply_view_preset
+
     backbone, cfg = load_encoder(checkpoint, overrides, recipe)
+    apply_view_preset(cfg)  # eval.views ("10x3", "5x1") -> data.test_clips / data.test_crops
     device = pick_device(cfg.train.device)
     backbone.to(device)
     column = label_column or cfg.data.label_column

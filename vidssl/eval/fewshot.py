@@ -1,60 +1,74 @@
-"""Few-shot linear classification on frozen features.
+"""Few-shot and fraction-of-labels linear classification on frozen features.
 
-The dense-trajectory paper (Sec. 4.4, Table 2; protocol of Chen et al. 2019): the
+Few-shot (dense-trajectory paper, Sec. 4.4, Table 2; protocol of Chen et al. 2019): the
 network is frozen and a linear classifier is learned from k labelled training videos
-per class (k = 1, 5, 10, 20, and all), tested on the whole test set. Every k is
-repeated over several random support sets; the mean and the standard deviation are
-reported. Support sets are drawn from the training manifest only, exactly k videos per
-class, so no test video can leak into them.
+per class (``eval.fewshot_shots``: k = 1, 5, 10, 20), and from all of them, tested on
+the whole test set.
+
+Fraction of labels (CPC paper, Sec. 5.3, Fig. 4): the same linear probe learned from a
+stratified fraction of the training videos (``eval.fewshot_fractions``: 5 %, 18 %, 100 %;
+``max(1, round(f * n_c))`` videos of each class).
+
+Every k and every fraction below 1 is repeated over ``eval.fewshot_draws`` random
+subsets; the mean and the standard deviation over draws are reported (keys ``5shot`` /
+``5shot_std``, ``frac0.05`` / ``frac0.05_std``). Subsets are drawn from the training
+manifest only (:mod:`vidssl.eval.splits`), so no test video can leak into them. All
+accuracies are video level (softmax averaged over the test views); ``all`` also reports
+``clip_top1`` / ``video_top1`` / ``views`` (:mod:`vidssl.eval.multiview`).
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
 
 from vidssl.eval.features import EvalContext
-from vidssl.eval.knn import topk_accuracy
-from vidssl.eval.linear import multiview_scores, train_linear
+from vidssl.eval.linear import probe_metrics
+from vidssl.eval.splits import sample_fraction, sample_support
+
+__all__ = ["sample_support", "sample_fraction", "repeated_probe", "fraction_key", "evaluate"]
 
 
-def sample_support(labels: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of exactly ``shots`` videos of every class present in ``labels`` [N]."""
-    picks = []
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        if len(members) < shots:
-            raise ValueError(f"{shots}-shot needs {shots} training videos of class {c}; it has {len(members)}")
-        picks.append(rng.choice(members, size=shots, replace=False))
-    return np.sort(np.concatenate(picks))
+def fraction_key(fraction: float) -> str:
+    """0.05 -> 'frac0.05', 1.0 -> 'frac1'."""
+    return f"frac{fraction:g}"
 
 
-def linear_accuracy(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor, test_y: torch.Tensor,
-                    num_classes: int, epochs: int, lr: float, wd: float, seed: int) -> float:
-    """Video-level top-1 of a linear probe trained on every view of train_f [n, V, D]."""
-    v = train_f.shape[1]
-    model = train_linear(train_f.flatten(0, 1), train_y.repeat_interleave(v), num_classes, epochs=epochs,
-                         lr=lr, weight_decay=wd, batch_size=256, seed=seed)
-    _, video_scores = multiview_scores(model, test_f)
-    return topk_accuracy(video_scores, test_y, 1)
+def repeated_probe(draw_subset: Callable[[np.random.Generator], np.ndarray], draws: int, seed: tuple,
+                   probe: Callable[[torch.Tensor, int], float]) -> tuple[float, float]:
+    """(mean, std) over ``draws`` of ``probe(subset indices, draw)``; draw d uses rng [*seed, d]."""
+    accs = []
+    for draw in range(draws):
+        idx = torch.as_tensor(draw_subset(np.random.default_rng([*seed, draw])))
+        accs.append(probe(idx, draw))
+    return float(np.mean(accs)), float(np.std(accs))
 
 
 def evaluate(ctx: EvalContext) -> dict:
     train_f, train_y = ctx.features("train")
     test_f, test_y = ctx.features("test")
-    num_classes = max(len(ctx.train.classes), int(train_y.max()) + 1, int(test_y.max()) + 1)
-    e = ctx.cfg.eval
-    out = {"draws": e.fewshot_draws, "views": int(test_f.shape[1])}
+    num_classes, e, seed = ctx.num_classes(), ctx.cfg.eval, ctx.cfg.train.seed
     labels = train_y.numpy()
+
+    def probe(idx: torch.Tensor, draw: int) -> float:
+        return probe_metrics(train_f[idx], train_y[idx], test_f, test_y, num_classes, e, seed=draw)["top1"]
+
+    full = probe_metrics(train_f, train_y, test_f, test_y, num_classes, e, seed=0)
+    out = {"draws": e.fewshot_draws, "views": full["views"]}
     for shots in e.fewshot_shots:
-        accs = []
-        for draw in range(e.fewshot_draws):
-            rng = np.random.default_rng([ctx.cfg.train.seed, shots, draw])
-            idx = torch.as_tensor(sample_support(labels, shots, rng))
-            accs.append(linear_accuracy(train_f[idx], train_y[idx], test_f, test_y, num_classes,
-                                        e.linear_epochs, e.linear_lr, e.linear_wd, seed=draw))
-        out[f"{shots}shot"] = float(np.mean(accs))
-        out[f"{shots}shot_std"] = float(np.std(accs))
-    out["all"] = linear_accuracy(train_f, train_y, test_f, test_y, num_classes, e.linear_epochs, e.linear_lr,
-                                 e.linear_wd, seed=0)
-    out["top1"] = out["all"]
+        mean, std = repeated_probe(lambda rng: sample_support(labels, shots, rng), e.fewshot_draws,
+                                   (seed, shots), probe)
+        out[f"{shots}shot"], out[f"{shots}shot_std"] = mean, std
+    for fraction in e.fewshot_fractions:
+        key = fraction_key(fraction)
+        if fraction >= 1.0:  # every draw is the whole training set
+            out[key], out[key + "_std"] = full["top1"], 0.0
+            continue
+        # the fraction in thousandths keys the draws, so 5 % draws never equal 18 % draws
+        mean, std = repeated_probe(lambda rng: sample_fraction(labels, fraction, rng), e.fewshot_draws,
+                                   (seed, 1000 + round(fraction * 1000)), probe)
+        out[key], out[key + "_std"] = mean, std
+    out["all"] = full["top1"]
+    out.update(full)  # top1 (= all), top5, clip_top1, video_top1, views
     return out

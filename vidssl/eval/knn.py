@@ -4,12 +4,20 @@ Wu et al. 2018 (instance discrimination), used by VIE and the dense-trajectory
 paper: each test video votes with its k most similar training videos (cosine
 similarity s of the video embeddings), each vote weighted by exp(s / tau);
 defaults k = 200, tau = 0.07. 1-NN accuracy is reported beside it.
+
+Video level (``top1``, ``video_top1``): the video embedding (normalised mean of the
+normalised views, VIE Eq. 1) votes. Clip level (``clip_top1``): every test view votes
+on its own against the same training video embeddings.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from vidssl.eval.features import EvalContext, video_embeddings
+from vidssl.eval.multiview import multiview_metrics, topk_accuracy
+
+__all__ = ["knn_predict", "topk_accuracy", "evaluate"]
 
 
 def knn_predict(train_emb: torch.Tensor, train_labels: torch.Tensor, test_emb: torch.Tensor,
@@ -30,24 +38,19 @@ def knn_predict(train_emb: torch.Tensor, train_labels: torch.Tensor, test_emb: t
     return torch.cat(out)
 
 
-def topk_accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int) -> float:
-    k = min(k, scores.shape[1])
-    hit = (scores.topk(k, dim=1).indices == labels[:, None]).any(1)
-    return hit.float().mean().item()
-
-
 def evaluate(ctx: EvalContext) -> dict:
     train_f, train_y = ctx.features("train")
-    test_f, test_y = ctx.features("test")
+    test_f, test_y = ctx.features("test")  # [M, V, D]
     train_e, test_e = video_embeddings(train_f), video_embeddings(test_f)
-    num_classes = max(len(ctx.train.classes), int(train_y.max()) + 1, int(test_y.max()) + 1)
-    scores = knn_predict(train_e, train_y, test_e, num_classes, ctx.cfg.eval.knn_k, ctx.cfg.eval.knn_tau)
+    num_classes, k, tau = ctx.num_classes(), ctx.cfg.eval.knn_k, ctx.cfg.eval.knn_tau
+    video_scores = knn_predict(train_e, train_y, test_e, num_classes, k, tau)  # [M, K]
+    m, v = test_f.shape[:2]
+    views = F.normalize(test_f, dim=-1).flatten(0, 1)  # [M * V, D], video-major
+    clip_scores = knn_predict(train_e, train_y, views, num_classes, k, tau).view(m, v, -1)
     nn1 = train_y[(test_e @ train_e.T).argmax(1)]
     return {
-        "top1": topk_accuracy(scores, test_y, 1),
-        "top5": topk_accuracy(scores, test_y, 5),
+        **multiview_metrics(clip_scores, test_y, video_scores),
         "nn1": (nn1 == test_y).float().mean().item(),
-        "k": min(ctx.cfg.eval.knn_k, len(train_y)),
-        "tau": ctx.cfg.eval.knn_tau,
-        "views": int(test_f.shape[1]),
+        "k": min(k, len(train_y)),
+        "tau": tau,
     }

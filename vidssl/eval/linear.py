@@ -17,8 +17,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vidssl.config import EvalConfig
 from vidssl.eval.features import EvalContext
-from vidssl.eval.knn import topk_accuracy
+from vidssl.eval.multiview import multiview_metrics
 
 
 def train_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs: int = 100, lr: float = 0.1,
@@ -64,21 +65,20 @@ def multiview_scores(model: nn.Module, features: torch.Tensor) -> tuple[torch.Te
     return probs, probs.mean(1)
 
 
+def probe_metrics(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor, test_y: torch.Tensor,
+                  num_classes: int, e: EvalConfig, seed: int) -> dict:
+    """Train on every view of train_f [n, V, D] (labels train_y [n]); test every view of test_f [M, V', D].
+
+    Returns :func:`vidssl.eval.multiview.multiview_metrics` (top1 = video level).
+    """
+    v = train_f.shape[1]
+    model = train_linear(train_f.flatten(0, 1), train_y.repeat_interleave(v), num_classes, epochs=e.linear_epochs,
+                         lr=e.linear_lr, weight_decay=e.linear_wd, batch_size=e.linear_batch_size, seed=seed)
+    clip_probs, video_scores = multiview_scores(model, test_f)
+    return multiview_metrics(clip_probs, test_y, video_scores)
+
+
 def evaluate(ctx: EvalContext) -> dict:
     train_f, train_y = ctx.features("train")
     test_f, test_y = ctx.features("test")
-    num_classes = max(len(ctx.train.classes), int(train_y.max()) + 1, int(test_y.max()) + 1)
-    v = train_f.shape[1]
-    e = ctx.cfg.eval
-    model = train_linear(train_f.flatten(0, 1), train_y.repeat_interleave(v), num_classes, epochs=e.linear_epochs,
-                         lr=e.linear_lr, weight_decay=e.linear_wd, batch_size=e.linear_batch_size,
-                         seed=ctx.cfg.train.seed)
-    clip_probs, video_scores = multiview_scores(model, test_f)
-    clip_pred = clip_probs.argmax(-1)  # [N, V]
-    return {
-        "top1": topk_accuracy(video_scores, test_y, 1),
-        "top5": topk_accuracy(video_scores, test_y, 5),
-        "clip_top1": (clip_pred == test_y[:, None]).float().mean().item(),
-        "video_top1": topk_accuracy(video_scores, test_y, 1),
-        "views": int(test_f.shape[1]),
-    }
+    return probe_metrics(train_f, train_y, test_f, test_y, ctx.num_classes(), ctx.cfg.eval, ctx.cfg.train.seed)

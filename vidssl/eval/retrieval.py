@@ -25,11 +25,23 @@ def recall_at_k(query: torch.Tensor, query_labels: torch.Tensor, gallery: torch.
     return {k: hits[:, :min(k, kmax)].any(1).float().mean().item() for k in ks}
 
 
-def middle_frame(path: str, backend: str = "pyav") -> np.ndarray:
+def middle_frames(path: str, count: int = 1, backend: str = "pyav", span: float = 0.5) -> np.ndarray:
+    """uint8 [count, H, W, 3]: ``count`` frames evenly spread over the middle ``span`` of the video
+    (count = 1: the middle frame), decoded in one call."""
     from vidssl.data.video import probe, read_frames
 
-    info = probe(path, backend=backend)
-    return read_frames(path, [max(0, info.num_frames // 2)], backend=backend)[0]
+    n = probe(path, backend=backend).num_frames
+    if count == 1:
+        indices = [max(0, n // 2)]
+    else:
+        lo, hi = (n - 1) * (0.5 - span / 2), (n - 1) * (0.5 + span / 2)
+        indices = np.round(np.linspace(lo, hi, count)).astype(int).clip(0, max(0, n - 1)).tolist()
+    return read_frames(path, indices, backend=backend)
+
+
+def middle_frame(path: str, backend: str = "pyav") -> np.ndarray:
+    """uint8 [H, W, 3]: the middle frame of a video."""
+    return middle_frames(path, 1, backend)[0]
 
 
 def save_neighbour_grid(out: Path, queries: list[int], neighbours: torch.Tensor, test_paths, train_paths,
@@ -78,6 +90,7 @@ def evaluate(ctx: EvalContext) -> dict:
     recalls = recall_at_k(query, test_y, gallery, train_y, ks)
     out = {f"recall@{k}": v for k, v in recalls.items()}
     out["top1"] = recalls[ks[0]]
+    out["views"] = int(test_f.shape[1])  # views averaged into each query's embedding
     n_show = min(ctx.cfg.eval.retrieval_queries, len(test_y))
     if n_show > 0:
         rng = np.random.default_rng(ctx.cfg.train.seed)
