@@ -6,7 +6,9 @@
    resumed if it already exists);
 3. evaluate each encoder, frozen, with a linear probe and weighted kNN on the motion
    labels, and a linear probe on the appearance labels;
-4. print a table and write ``OUT/results.json``, ``OUT/report.md`` and plots.
+4. print a table and write ``OUT/results.json``, ``OUT/report.md`` and plots;
+5. write the comparison report ``OUT/compare/report.html`` (``vidssl compare``: linear,
+   kNN and retrieval of every run, t-SNE pictures and retrieval grids).
 
 Each method issue adds its entry to :data:`ENTRIES`.
 """
@@ -50,8 +52,11 @@ EVALS = [
 
 
 def run_demo(out: str | Path = "runs/demo", videos: int | None = None, epochs: int | None = None,
-             only: list[str] | None = None, progress: bool = True) -> dict:
-    """Run the demo; returns {entry name: {column: accuracy}}."""
+             only: list[str] | None = None, progress: bool = True, overrides: list[str] = ()) -> dict:
+    """Run the demo; returns {entry name: {column: accuracy}}.
+
+    ``overrides`` (``key=value``) apply to every recipe, e.g. a smaller model for a quick look.
+    """
     from vidssl.commands.evaluate import evaluate
     from vidssl.data.synthetic import make_synthetic
     from vidssl.engine.trainer import train
@@ -66,6 +71,7 @@ def run_demo(out: str | Path = "runs/demo", videos: int | None = None, epochs: i
     common = [f"data.train={train_csv}", f"train.progress={str(progress).lower()}"]
     if epochs is not None:
         common.append(f"train.epochs={epochs}")
+    common += list(overrides)
 
     results: dict[str, dict] = {}
     runs: dict[str, str] = {}
@@ -100,6 +106,16 @@ def run_demo(out: str | Path = "runs/demo", videos: int | None = None, epochs: i
         "appearance drawn independently of the class).\n\n" + table + "\n"
     )
     plot_results(results, runs, out)
+    # the comparison report (issue 6): the trained runs and the random-init reference on common
+    # ground, with t-SNE pictures and retrieval grids; features come from the cache filled above
+    from vidssl.commands.compare import write_comparison
+
+    random_specs = [f"random:{e.recipe}" for e in ENTRIES if not e.train and e.name in results]
+    if runs or random_specs:
+        print("[demo] writing the comparison report")
+        report = write_comparison(random_specs + list(runs.values()), train_csv, test_csv, out / "compare",
+                                  progress=progress)
+        print(f"[demo] report: {report}")
     return results
 
 
