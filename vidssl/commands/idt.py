@@ -108,68 +108,39 @@ def run_extract(args) -> int:
     return 0
 
 
-def _descriptor_files(manifest, folder):
-    from vidssl.idt.extract import descriptor_file
-
-    return [descriptor_file(folder, p) for p in manifest.paths]
-
-
 def run_fit(args) -> int:
-    from vidssl.idt.extract import load_descriptors
-    from vidssl.idt.fisher import FisherConfig, FisherModel, sample_rows
-    from vidssl.idt.options import IDTOptions
+    from vidssl.idt.fisher import FisherConfig, FisherModelError
+    from vidssl.idt.pipeline import descriptor_files, fit_fisher
 
     cfg = FisherConfig(pca=args.pca, variance=args.variance, components=args.components, per_video=args.per_video,
                        max_videos=args.max_videos, normalisation=args.normalisation, alpha=args.alpha,
                        sketch_dim=args.sketch_dim, seed=args.seed)
-    files = [f for f in _descriptor_files(_load(args), args.descriptors) if f.exists()]
-    if not files:
-        print(f"vidssl idt fit: no descriptor file of this manifest in {args.descriptors} "
-              "(run `vidssl idt extract` first)", file=sys.stderr)
-        return 2
+    files = [f for f in descriptor_files(_load(args).paths, args.descriptors) if f.exists()]
     t = time.perf_counter()
-    samples = sample_rows(files, cfg, load_descriptors)
-    model = FisherModel.fit(samples, cfg, IDTOptions())
+    try:
+        model, sampled = fit_fisher(files, cfg)
+    except FisherModelError as e:
+        print(f"vidssl idt fit: {e} (descriptors: {args.descriptors})", file=sys.stderr)
+        return 2
     model.save(args.model)
     dims = ", ".join(str(b.dim) for b in model.blocks)
-    print(f"fitted on {len(samples)} descriptors from {min(len(files), cfg.max_videos)} videos: PCA dims {dims}, "
+    print(f"fitted on {sampled} descriptors from {min(len(files), cfg.max_videos)} videos: PCA dims {dims}, "
           f"K={cfg.components}, Fisher vector {model.fv_dim} -> {model.out_dim} "
           f"({time.perf_counter() - t:.1f}s); saved {args.model}")
     return 0
 
 
 def run_encode(args) -> int:
-    from vidssl.idt.extract import load_descriptors
     from vidssl.idt.fisher import FisherModel
+    from vidssl.idt.pipeline import descriptor_files, encode_files, save_encoded
 
     model = FisherModel.load(args.model)
     manifest = _load(args)
-    files = _descriptor_files(manifest, args.descriptors)
-    feats = np.zeros((len(files), model.out_dim), np.float32)
-    missing = np.zeros(len(files), bool)
-    it = range(len(files))
-    if not args.quiet and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        it = tqdm(it, unit="video", file=sys.stderr)
     t = time.perf_counter()
-    for i in it:
-        if not files[i].exists():
-            missing[i] = True
-            continue
-        rows = load_descriptors(files[i])
-        feats[i] = model.encode(rows[s:s + args.chunk] for s in range(0, len(rows), args.chunk))
-    from pathlib import Path
-
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.npz")
-    np.savez(tmp, features=feats, paths=np.asarray(manifest.paths), labels=np.asarray(manifest.labels, np.int64),
-             missing=missing)
-    import os
-
-    os.replace(tmp, out)
-    print(f"encoded {len(files) - int(missing.sum())} videos into {model.out_dim}-d vectors "
+    feats, missing = encode_files(descriptor_files(manifest.paths, args.descriptors), model, args.chunk,
+                                  progress=not args.quiet and sys.stderr.isatty())
+    out = save_encoded(args.out, feats, manifest.paths, manifest.labels, missing)
+    print(f"encoded {len(feats) - int(missing.sum())} videos into {model.out_dim}-d vectors "
           f"({time.perf_counter() - t:.1f}s); {int(missing.sum())} without descriptors (zero rows); saved {out}")
     for i in np.flatnonzero(missing):
         print(f"MISSING  {manifest.paths[i]}")

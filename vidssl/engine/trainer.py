@@ -91,7 +91,8 @@ def _train(cfg, run_dir, resume, dataset, method, rank, world) -> Path:
     if method is None:
         from vidssl.methods import build_method
 
-        method = build_method(cfg, num_samples=num_samples, num_classes=num_classes)
+        method = build_method(cfg, num_samples=num_samples, num_classes=num_classes,
+                              manifest=getattr(dataset, "manifest", None))
     method.to(device)
     if cfg.train.sync_bn and world > 1:
         if device.type == "cuda":

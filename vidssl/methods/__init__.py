@@ -31,13 +31,16 @@ def method_config_class(name: str) -> type:
     return method_module(name).Config
 
 
-def build_method(cfg, num_samples: int, num_classes: int):
+def build_method(cfg, num_samples: int, num_classes: int, manifest=None):
     """Build the method of ``cfg`` around a fresh backbone.
 
     Args:
         cfg: a validated :class:`vidssl.config.Config`.
         num_samples: videos in the training manifest (memory banks are [N, D]).
         num_classes: classes of the training manifest (0 when unlabelled).
+        manifest: the training manifest (row i = batch index i), passed on to methods
+            whose class sets ``takes_manifest = True`` (LA checks per-video feature
+            files against it); None when the dataset has none (injected test datasets).
     """
     from vidssl.config import method_config
     from vidssl.models import build_backbone
@@ -46,7 +49,8 @@ def build_method(cfg, num_samples: int, num_classes: int):
     backbone = build_backbone(
         cfg.model.backbone, in_channels=in_channels(cfg.data.modality), width=cfg.model.width, **cfg.model.options
     )
-    return module.Method(method_config(cfg), backbone, num_samples=num_samples, num_classes=num_classes)
+    extra = {"manifest": manifest} if getattr(module.Method, "takes_manifest", False) else {}
+    return module.Method(method_config(cfg), backbone, num_samples=num_samples, num_classes=num_classes, **extra)
 
 
 def in_channels(modality: str) -> int:

@@ -198,6 +198,38 @@ def cluster_features(features, num_clusters: int | Sequence[int], num_clustering
             for i, k in enumerate(ks)]
 
 
+def joint_space(parts: Sequence, weights: Sequence[float] | None = None) -> np.ndarray:
+    """One row per video from several feature spaces: [w_1 u_1 ; w_2 u_2 ; ...].
+
+    The dense-trajectory paper's final tuning (Sec. 3.3) clusters "the concatenation of
+    the vectors d and p(psi) for each video" — the 128-d memory-bank vector and the
+    2000-d IDT sketch. Every part is l2-normalised row-wise (all-zero rows stay zero)
+    and scaled by its weight, so with weights 1 (the authors' code: plain concatenation
+    of unit vectors) each part contributes equally however many dimensions it has: the
+    squared distance between two videos is sum_i w_i^2 ||u_i - u_i'||^2.
+
+    Args:
+        parts: arrays or tensors [N, D_i] with the same N.
+        weights: one weight >= 0 per part (default all 1).
+
+    Returns:
+        float32 [N, sum D_i].
+    """
+    xs = [_as_float32(p) for p in parts]
+    if not xs:
+        raise ClusteringError("joint_space needs at least one part")
+    if len({len(x) for x in xs}) != 1:
+        raise ClusteringError(f"joint_space parts have different numbers of rows: {[len(x) for x in xs]}")
+    weights = [1.0] * len(xs) if weights is None else [float(w) for w in weights]
+    if len(weights) != len(xs) or any(w < 0 for w in weights):
+        raise ClusteringError(f"joint_space needs one weight >= 0 per part (got {weights} for {len(xs)} parts)")
+    out = []
+    for x, w in zip(xs, weights):
+        norm = np.linalg.norm(x, axis=1, keepdims=True)
+        out.append(w * x / np.where(norm > 0, norm, 1.0))
+    return np.ascontiguousarray(np.concatenate(out, axis=1), dtype=np.float32)
+
+
 def _codes(values) -> np.ndarray:
     """Any label values (ints or strings) -> int codes [N]."""
     return np.unique(np.asarray(values), return_inverse=True)[1].reshape(-1)

@@ -1,12 +1,12 @@
-"""Video Local Aggregation (dense-trajectory paper Sec. 3.2, 4.2, Table 6; VIE Sec. 3, App. A).
+"""Video Local Aggregation (dense-trajectory paper Sec. 3.2-3.3, 4.2, Tables 1, 5, 6; VIE Sec. 3, App. A).
 
 The IR model (:mod:`vidssl.methods.ir`: backbone, linear 128-d embedding, memory
 bank) trained with the LA loss (:mod:`vidssl.losses.local_aggregation`) instead:
 
-- before the first LA step and at the start of every epoch, m k-means clusterings
-  (m = 3, K = 6000 for Kinetics, Sec. 4.2) of the features named by
-  ``cluster_source`` give every video m cluster labels (buffer
-  ``cluster_labels``: long [m, N], part of the checkpoint);
+- before the first LA step, and (``recluster: true``) at the start of every epoch,
+  m k-means clusterings (m = 3, K = 6000 for Kinetics, Sec. 4.2) of the features named
+  by ``cluster_source`` give every video m cluster labels (buffer ``cluster_labels``:
+  long [m, N], part of the checkpoint);
 - for an embedding v of video i: background neighbours = top-k (k = 4096) of
   v . bank; close neighbours = videos sharing i's cluster in any clustering, inside
   the background set; loss = -log(sum_{C n B} e^{s/tau} / sum_B e^{s/tau}).
@@ -14,17 +14,27 @@ bank) trained with the LA loss (:mod:`vidssl.losses.local_aggregation`) instead:
 Cluster sources (``cluster_source``; each maps the method to an [N, F] array
 aligned with the training manifest, see ``CLUSTER_SOURCES``):
 
-- ``bank``: the memory bank — plain Video LA;
-- ``file``: any saved features (``cluster_features``: a .npy / .pt file of N rows),
-  e.g. IDT Fisher vectors or their concatenation with a bank.
+- ``bank``: the memory bank [N, 128] — plain Video LA;
+- ``file``: saved features (``cluster_features``: .npz / .npy / .pt of N rows), e.g. the
+  IDT Fisher-vector sketches [N, 2000] of ``vidssl idt encode`` — "Video LA + IDT prior":
+  the network "is first trained until convergence using the fixed IDT clusters"
+  (Sec. 1), so that recipe sets ``recluster: false``;
+- ``joint``: [bank ; joint_weight x IDT] with both parts l2-normalised
+  (:func:`~vidssl.methods.clustering.joint_space`) — the final tuning "in the joint IDT
+  and 3D ConvNet space with the iterative Video LA approach" (Sec. 1, 3.3; App. A,
+  Table 5 "Ours\\Tune"), re-clustered every epoch.
 
-Adding a source is one entry in ``CLUSTER_SOURCES``.
+Adding a source is one entry in ``CLUSTER_SOURCES``. With the engine the file of the
+``file`` / ``joint`` sources is checked against the training manifest (row count, order,
+videos without descriptors: :func:`~vidssl.methods.feature_file.check_alignment`)
+before anything is trained.
 
 Initialisation from IR (the papers warm up with 40 epochs of IR): either a
 separate IR run and ``train.init_from=IR_CHECKPOINT`` (its ``backbone.*``,
 ``embed.*``, ``memory_bank.bank`` and ``ir_loss.log_z`` keys match this method's),
 or ``ir_warmup_epochs: E`` in one run: epochs 0..E-1 use the IR loss and no
-clustering, LA starts at epoch E.
+clustering, LA starts at epoch E. Clusters that come with ``train.init_from`` (an
+earlier LA stage) are dropped: a run clusters its own source before its first step.
 
 K defaults to Kinetics' ratio (6000 clusters for 240k videos, one per 40 videos,
 :func:`~vidssl.methods.clustering.scaled_num_clusters`) so small collections get
@@ -33,7 +43,6 @@ small K; set ``num_clusters`` to fix it (6000 in the paper recipe).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Literal, Optional
 
 import numpy as np
@@ -43,29 +52,8 @@ import torch.nn as nn
 from vidssl.config import ConfigError
 from vidssl.losses.local_aggregation import local_aggregation_loss
 from vidssl.methods import ir
-from vidssl.methods.clustering import cluster_features, scaled_num_clusters
-
-
-def load_feature_file(path: str | Path) -> np.ndarray:
-    """An [N, F] array from .npy, .npz (first array) or .pt/.pth (a tensor or {"features": tensor})."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"cluster features file not found: {p}")
-    if p.suffix == ".npy":
-        x = np.load(p)
-    elif p.suffix == ".npz":
-        with np.load(p) as z:
-            x = z[z.files[0]]
-    elif p.suffix in (".pt", ".pth"):
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-        x = obj["features"] if isinstance(obj, dict) else obj
-        x = x.float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    else:
-        raise ConfigError(f"cluster features file {p}: unknown format (allowed: .npy, .npz, .pt, .pth)")
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 2:
-        raise ConfigError(f"cluster features file {p}: expected a 2-d array [N, F], got shape {x.shape}")
-    return x
+from vidssl.methods.clustering import cluster_features, joint_space, scaled_num_clusters
+from vidssl.methods.feature_file import check_alignment, load_feature_file
 
 
 def _bank_features(method: "Method") -> np.ndarray:
@@ -76,13 +64,19 @@ def _file_features(method: "Method") -> np.ndarray:
     return method.file_features()
 
 
+def _joint_features(method: "Method") -> np.ndarray:
+    # [N, 128 + F]: both parts unit rows, the file part scaled by joint_weight (Sec. 3.3)
+    return joint_space([_bank_features(method), method.file_features()], [1.0, method.cfg.joint_weight])
+
+
 # name -> function(method) -> float32 [N, F] aligned with the training manifest
 CLUSTER_SOURCES: dict[str, Callable[["Method"], np.ndarray]] = {
     "bank": _bank_features,
     "file": _file_features,
+    "joint": _joint_features,
 }
 # sources that read cluster_features
-SOURCES_WITH_FILE = {"file"}
+SOURCES_WITH_FILE = {"file", "joint"}
 
 
 @dataclass
@@ -95,6 +89,12 @@ class Config(ir.Config):
     kmeans_seed: int = 0  # clustering i of epoch e uses seed kmeans_seed + e * m + i
     cluster_source: str = "bank"  # one of CLUSTER_SOURCES
     cluster_features: Optional[str] = None  # path of the [N, F] features for file-based sources
+    # weight of the file part in the joint space [bank ; w * file], both parts unit rows
+    # (1 = the authors' plain concatenation of unit vectors; 0 = the bank alone)
+    joint_weight: float = 1.0
+    # cluster again at every epoch (the iterative LA of Sec. 3.2); false: cluster once, before the
+    # first LA step, and keep those clusters (the fixed IDT clusters of Sec. 3.3)
+    recluster: bool = True
     ir_warmup_epochs: int = 0  # epochs of IR loss before LA (the papers: 40, or init_from an IR run)
     eps: float = 1e-7  # authors' guard: -log(ratio + eps)
 
@@ -111,15 +111,25 @@ class Config(ir.Config):
                 raise ConfigError(f"bad value for 'method.{key}': {getattr(self, key)} (must be >= 1)")
         if self.num_clusters is not None and self.num_clusters < 1:
             raise ConfigError(f"bad value for 'method.num_clusters': {self.num_clusters} (>= 1, or null)")
-        if self.ir_warmup_epochs < 0 or self.eps < 0:
-            raise ConfigError("'method.ir_warmup_epochs' and 'method.eps' must be >= 0")
+        if self.ir_warmup_epochs < 0 or self.eps < 0 or self.joint_weight < 0:
+            raise ConfigError("'method.ir_warmup_epochs', 'method.eps' and 'method.joint_weight' must be >= 0")
 
 
 class Method(ir.Method):
-    """Video LA: the IR model + ``cluster_labels`` [m, N] re-computed every epoch."""
+    """Video LA: the IR model + ``cluster_labels`` [m, N] of ``cluster_source``.
 
-    def __init__(self, cfg: Config, backbone: nn.Module, *, num_samples: int, num_classes: int = 0):
+    ``manifest`` (given by :func:`vidssl.methods.build_method`, see ``takes_manifest``):
+    the training manifest, against which a features file is checked at construction.
+    """
+
+    takes_manifest = True  # build_method passes the training manifest
+
+    def __init__(self, cfg: Config, backbone: nn.Module, *, num_samples: int, num_classes: int = 0,
+                 manifest=None):
         super().__init__(cfg, backbone, num_samples=num_samples, num_classes=num_classes)
+        if cfg.cluster_source in SOURCES_WITH_FILE and manifest is not None:
+            # before the run directory exists: a misaligned file stops the run at once
+            check_alignment(cfg.cluster_features, num_samples, manifest.paths)
         k = cfg.num_clusters if cfg.num_clusters is not None else scaled_num_clusters(num_samples)
         if k > num_samples:
             raise ConfigError(f"bad value for 'method.num_clusters': {k} (more than the {num_samples} videos)")
@@ -133,11 +143,8 @@ class Method(ir.Method):
     def file_features(self) -> np.ndarray:
         """The [N, F] array of ``cluster_features`` (loaded once, checked against N)."""
         if self._file_features is None:
-            x = load_feature_file(self.cfg.cluster_features)
-            if len(x) != self.num_samples:
-                raise ConfigError(f"cluster features {self.cfg.cluster_features} have {len(x)} rows but the "
-                                  f"training manifest has {self.num_samples} videos")
-            self._file_features = x
+            check_alignment(self.cfg.cluster_features, self.num_samples)
+            self._file_features = load_feature_file(self.cfg.cluster_features)
         return self._file_features
 
     def clustering_features(self) -> np.ndarray:
@@ -145,7 +152,7 @@ class Method(ir.Method):
         return CLUSTER_SOURCES[self.cfg.cluster_source](self)
 
     @torch.no_grad()
-    def recluster(self, epoch: int) -> None:
+    def cluster(self, epoch: int) -> None:
         """m k-means clusterings of the source features into ``cluster_labels``.
 
         Under DDP rank 0 clusters and broadcasts, so all processes share the labels.
@@ -167,10 +174,20 @@ class Method(ir.Method):
     def la_active(self, epoch: int) -> bool:
         return epoch >= self.cfg.ir_warmup_epochs
 
+    def on_train_start(self, progress) -> None:
+        """A run that has not taken a step owns no clusters yet: labels loaded with
+        ``train.init_from`` (e.g. the fixed IDT clusters of the previous stage) are dropped."""
+        if progress.step == 0:
+            self.clustered_epoch.fill_(-1)
+
     def on_epoch_start(self, progress) -> None:
-        """Re-cluster once per epoch; a resume inside an epoch keeps that epoch's clusters."""
-        if self.la_active(progress.epoch) and int(self.clustered_epoch) != progress.epoch:
-            self.recluster(progress.epoch)
+        """Cluster before the first LA epoch, then once per epoch when ``recluster``; a
+        resume inside an epoch keeps that epoch's clusters (they are in the checkpoint)."""
+        if not self.la_active(progress.epoch):
+            return
+        done = int(self.clustered_epoch)
+        if done < 0 or (self.cfg.recluster and done != progress.epoch):
+            self.cluster(progress.epoch)
 
     # ------------------------------------------------------------------ loss
 
@@ -181,7 +198,7 @@ class Method(ir.Method):
             out["logs"]["phase_ir"] = 1.0
             return out
         if int(self.clustered_epoch) < 0:  # the engine did not call on_epoch_start (e.g. a bare loop)
-            self.recluster(epoch)
+            self.cluster(epoch)
         clips, index = ir.flatten_views(batch)
         index = index.to(self.memory_bank.bank.device)
         v = self.embed_clips(clips)  # [B*V, D]
