@@ -4,13 +4,15 @@ As in the original ``Descriptors.h``: the gradient (HOG: [-1 0 1] Sobel of the g
 MBH: Sobel of each warped-flow component) or the flow vector itself (HOF) votes with its
 magnitude into the two nearest of 8 orientation bins (linear split); HOF has a 9th
 "no motion" bin that gets 1 when the magnitude is <= min_flow (0.4). Each frame gives one
-integral histogram (33 planes of ``[h + 1, w + 1]``) (8 + 9 + 8 + 8 channels); the descriptor of a
+integral histogram (33 channels: 8 + 9 + 8 + 8, each ``[h + 1, w + 1]``); the descriptor of a
 track point is read from the 32x32 patch around it (clamped to the image), split into
 2x2 cells: max(sum, 0) + epsilon per bin, L1-normalised over the 2x2xbins vector of one
 type, then square-rooted (RootSIFT-like). :func:`pool_time` averages the per-frame
 vectors over nt_cell = 3 temporal cells of 5 frames (``PrintDesc``).
 """
 from __future__ import annotations
+
+import threading
 
 import cv2
 import numpy as np
@@ -21,13 +23,66 @@ from vidssl.idt.options import IDTOptions
 BINS = {"hog": 8, "hof": 9, "mbhx": 8, "mbhy": 8}
 
 
-_ARANGE = {}
+_PIXELS: dict = {}
 
 
-def _arange(n: int) -> np.ndarray:
-    if n not in _ARANGE:
-        _ARANGE[n] = np.arange(n, dtype=np.int32)
-    return _ARANGE[n]
+def _pixels(npix: int) -> np.ndarray:
+    """intp [npix] 0..npix-1 (cached: one array per pyramid level size)."""
+    if npix not in _PIXELS:
+        if len(_PIXELS) > 32:
+            _PIXELS.clear()
+        _PIXELS[npix] = np.arange(npix, dtype=np.intp)
+    return _PIXELS[npix]
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(size: int) -> np.ndarray:
+    """A zeroed float32 buffer of ``size`` reused between calls of this thread."""
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or len(buf) < size:
+        buf = _SCRATCH.buf = np.zeros(size, np.float32)
+        return buf
+    buf = buf[:size]
+    buf.fill(0)
+    return buf
+
+
+def _soft_histogram(dx: np.ndarray, dy: np.ndarray, nbins: int, hof: bool, min_flow: float,
+                    scratch: bool = False) -> np.ndarray:
+    """float32 [nbins (+1 with hof), h, w] (see :func:`orientation_histogram`); with
+    ``scratch`` in this thread's reused buffer, valid until the next call. The step is
+    memory-bound: float32 values, intp indices for the two scattered writes."""
+    h, w = dx.shape
+    npix = h * w
+    mag, fbin = cv2.cartToPolar(dx, dy, angleInDegrees=True)
+    mag, fbin = mag.ravel(), fbin.ravel()
+    fbin *= np.float32(nbins / 360.0)
+    low = np.floor(fbin)
+    np.minimum(low, np.float32(nbins - 1), out=low)  # angle 360: all the weight goes to bin 0
+    mag1 = fbin  # fractional part (exact in float32) times magnitude: the upper bin's share
+    mag1 -= low
+    mag1 *= mag
+    mag0 = mag - mag1
+    size = (nbins + (1 if hof else 0)) * npix
+    hist = _scratch(size) if scratch else np.zeros(size, np.float32)
+    if hof:
+        moving = mag > np.float32(min_flow)
+        hist[nbins * npix:] = ~moving  # the no-motion bin gets 1, the orientation bins nothing
+        mag0 *= moving
+        mag1 *= moving
+    # flat indices of the lower bin and of the next one (wrapping to bin 0)
+    bin0 = low.astype(np.intp)
+    pix = _pixels(npix)
+    idx0 = np.take(np.arange(nbins, dtype=np.intp) * npix, bin0)
+    idx0 += pix
+    idx1 = np.take((np.arange(1, nbins + 1, dtype=np.intp) % nbins) * npix, bin0)
+    idx1 += pix
+    # the two bins differ for every pixel, so two scattered writes build the histogram
+    hist[idx0] = mag0
+    hist[idx1] = mag1
+    return hist.reshape(-1, h, w)
 
 
 def orientation_histogram(dx: np.ndarray, dy: np.ndarray, nbins: int, hof: bool = False,
@@ -38,34 +93,14 @@ def orientation_histogram(dx: np.ndarray, dy: np.ndarray, nbins: int, hof: bool 
     contiguous plane per bin, which makes the integral images several times cheaper).
     Angles in [0, 360) degrees from OpenCV's fast atan2, like the original's ``fastAtan2``.
     """
-    mag, ang = cv2.cartToPolar(dx, dy, angleInDegrees=True)
-    fbin = ang * np.float32(nbins / 360.0)
-    bin0 = fbin.astype(np.int32)  # floor: fbin >= 0
-    np.minimum(bin0, nbins - 1, out=bin0)  # angle 360 -> bin 0 handled by wrap below
-    mag1 = (fbin - bin0) * mag
-    mag0 = mag - mag1
-    bin1 = bin0 + 1
-    bin1[bin1 == nbins] = 0
-    if hof:
-        still = mag <= min_flow
-        bin0[still] = nbins
-        mag0[still] = 1.0
-        mag1[still] = 0.0
-    nout = nbins + (1 if hof else 0)
-    h, w = dx.shape
-    npix = h * w
-    pix = _arange(npix)
-    hist = np.zeros(nout * npix, np.float32)
-    # bin0 != bin1 for every pixel, so two scattered writes build the histogram
-    bin0 *= npix
-    bin1 *= npix
-    hist[bin0.ravel() + pix] = mag0.ravel()
-    hist[bin1.ravel() + pix] = mag1.ravel()
-    return hist.reshape(nout, h, w)
+    dx = np.ascontiguousarray(dx, np.float32)
+    dy = np.ascontiguousarray(dy, np.float32)
+    return _soft_histogram(dx, dy, nbins, hof, min_flow)
 
 
 def _sobel(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return (cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=1), cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=1))
+    """[-1 0 1] derivatives in x and y (``cv::Sobel`` with ksize 1), float32."""
+    return cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=1), cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=1)
 
 
 def integral_histograms(grey: np.ndarray, flow: np.ndarray, opts: IDTOptions) -> np.ndarray:
@@ -76,22 +111,41 @@ def integral_histograms(grey: np.ndarray, flow: np.ndarray, opts: IDTOptions) ->
     [33, (h+1) * (w+1)] (planar, flattened): entry [c, y * (w+1) + x] sums channel c over
     rows < y and columns < x.
     """
-    gx, gy = _sobel(grey)
+    h, w = grey.shape
     fx = np.ascontiguousarray(flow[..., 0])
     fy = np.ascontiguousarray(flow[..., 1])
-    fxx, fxy = _sobel(fx)
-    fyx, fyy = _sobel(fy)
-    hist = np.concatenate([
-        orientation_histogram(gx, gy, 8),
-        orientation_histogram(fx, fy, 8, hof=True, min_flow=opts.min_flow),
-        orientation_histogram(fxx, fxy, 8),
-        orientation_histogram(fyx, fyy, 8),
-    ], axis=0)
-    h, w = grey.shape
-    out = np.empty((hist.shape[0], (h + 1) * (w + 1)), np.float32)
-    for c in range(hist.shape[0]):
-        out[c] = cv2.integral(hist[c], sdepth=cv2.CV_32F).ravel()
-    return out
+    fields = [(*_sobel(grey), False), (fx, fy, True), (*_sobel(fx), False), (*_sobel(fy), False)]
+    out = np.empty((sum(BINS.values()), h + 1, w + 1), np.float32)
+    start = 0
+    # one field at a time: its histogram is still in cache when it is integrated
+    for dx, dy, hof in fields:
+        hist = _soft_histogram(dx, dy, 8, hof, opts.min_flow, scratch=True)
+        for c in range(len(hist)):
+            cv2.integral(hist[c], sum=out[start + c], sdepth=cv2.CV_32F)
+        start += len(hist)
+    return out.reshape(len(out), -1)
+
+
+_LAYOUT: dict = {}
+
+
+def _layout(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Constants of :func:`frame_descriptors` for n x n cells: corners [(n+1)^2, n^2]
+    (+1/-1: the cell sums from the patch corners' integral values, both x-major) and the
+    output columns as indices into a point's [cells, 33] values (cell-major)."""
+    if n not in _LAYOUT:
+        corners = np.zeros((n + 1, n + 1, n, n), np.float32)  # x corner, y corner, x cell, y cell
+        for i in range(n):
+            for j in range(n):
+                corners[i + 1, j + 1, i, j] += 1
+                corners[i, j, i, j] += 1
+                corners[i + 1, j, i, j] -= 1
+                corners[i, j + 1, i, j] -= 1
+        nch = sum(BINS.values())
+        starts = np.cumsum([0] + list(BINS.values())[:-1])
+        columns = [i * nch + s + b for s, nb in zip(starts, BINS.values()) for i in range(n * n) for b in range(nb)]
+        _LAYOUT[n] = (corners.reshape((n + 1) ** 2, n * n), np.asarray(columns, np.intp))
+    return _LAYOUT[n]
 
 
 def frame_descriptors(integral: np.ndarray, points: np.ndarray, shape: tuple[int, int],
@@ -109,22 +163,35 @@ def frame_descriptors(integral: np.ndarray, points: np.ndarray, shape: tuple[int
     n = opts.nxy_cell
     stride = ps // n
     npts = len(points)
-    rx = np.clip(np.rint(points[:, 0]).astype(np.int64) - ps // 2, 0, w - ps)
-    ry = np.clip(np.rint(points[:, 1]).astype(np.int64) - ps // 2, 0, h - ps)
-    # the (n+1) x (n+1) cell corners of every patch, gathered once: [33, n+1, n+1, N]
+    nch = integral.shape[0]
+    corners, columns = _layout(n)
+    if npts == 0:
+        return np.zeros((0, len(columns)), np.float32)
+    rx = np.clip(np.rint(points[:, 0]).astype(np.intp) - ps // 2, 0, w - ps)
+    ry = np.clip(np.rint(points[:, 1]).astype(np.intp) - ps // 2, 0, h - ps)
+    # patches in raster order of their corner: the gather then sweeps each plane forwards
+    order = np.argsort(ry * (w + 1) + rx, kind="stable")
+    rx, ry = rx[order], ry[order]
+    # the (n+1) x (n+1) corners of every patch (x-major): [33, N, corners]
     off = np.arange(n + 1) * stride
-    idx = (ry[None, None, :] + off[:, None, None]) * (w + 1) + (rx[None, None, :] + off[None, :, None])
-    c = np.take(integral, idx.ravel(), axis=1).reshape(-1, n + 1, n + 1, npts)  # [33, yc, xc, N]
-    cell = c[:, 1:, 1:] + c[:, :-1, :-1] - c[:, 1:, :-1] - c[:, :-1, 1:]  # [33, ny, nx, N]
-    cell = np.maximum(cell, 0) + np.float32(opts.epsilon)
-    cell = cell.transpose(3, 2, 1, 0).reshape(npts, n * n, -1)  # [N, x-major cells, 33]
-    out = []
+    idx = (rx[:, None, None] + off[None, :, None]) + (ry[:, None, None] + off[None, None, :]) * (w + 1)
+    c = np.take(integral, idx.ravel(), axis=1)
+    # cell sums x2y2 + x1y1 - x2y1 - x1y2 as one small product: [33, N * cells]
+    v = (c.reshape(-1, (n + 1) ** 2) @ corners).reshape(nch, -1)
+    np.maximum(v, 0, out=v)
+    v += np.float32(opts.epsilon)
+    # L1 norm of each type over its cells x bins, then square root
     start = 0
     for nb in BINS.values():
-        v = cell[:, :, start:start + nb].reshape(npts, -1)
-        out.append(np.sqrt(v / v.sum(axis=1, keepdims=True)))
+        part = v[start:start + nb]
+        total = part.sum(axis=0).reshape(npts, n * n).sum(axis=1)  # [N]
+        part /= np.repeat(total, n * n)
         start += nb
-    return np.concatenate(out, axis=1).astype(np.float32)
+    np.sqrt(v, out=v)
+    v = cv2.transpose(v).reshape(npts, -1)  # [N, cells x 33]
+    back = np.empty_like(order)
+    back[order] = np.arange(npts)
+    return np.take(v, back, axis=0)[:, columns]
 
 
 def pool_time(desc: np.ndarray, opts: IDTOptions) -> np.ndarray:

@@ -65,10 +65,8 @@ def median_flow(flow: np.ndarray, ksize: int) -> np.ndarray:
     """Median filter of each flow channel (``MedianBlurFlow``), float32 [h, w, 2]."""
     if ksize <= 1:
         return flow
-    out = np.empty_like(flow)
-    out[..., 0] = cv2.medianBlur(np.ascontiguousarray(flow[..., 0]), ksize)
-    out[..., 1] = cv2.medianBlur(np.ascontiguousarray(flow[..., 1]), ksize)
-    return out
+    fx, fy = cv2.split(flow)
+    return cv2.merge((cv2.medianBlur(fx, ksize), cv2.medianBlur(fy, ksize)))
 
 
 class FlowPyramid:
