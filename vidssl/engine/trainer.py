@@ -24,6 +24,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -45,6 +46,11 @@ _RESUME_FREE_KEYS = ("train.progress", "train.out", "train.name", "train.device"
 _NO_BUFFER_SYNC = ({"forward_sync_buffers": False}
                    if "forward_sync_buffers" in inspect.signature(nn.parallel.DistributedDataParallel).parameters
                    else {"broadcast_buffers": False})
+
+
+# channels-last-3d activations give 1x1x1-conv weights gradients whose strides differ from the
+# parameter's only along size-1 dimensions: the same memory layout, so DDP's warning is noise
+warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
 
 
 class NonFiniteLossError(RuntimeError):
