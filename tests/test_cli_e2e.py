@@ -63,3 +63,11 @@ def test_missing_files_fail_at_start_naming_them(tmp_path, capsys):
     code = main(["pretrain", "supervised_tiny", f"data.train={m}", "--run-dir", str(tmp_path / "r"), *TINY])
     assert code != 0
     assert "a.mp4" in capsys.readouterr().err
+
+
+def test_eval_with_a_missing_manifest_is_one_line_not_a_traceback(tmp_path, capsys):
+    code = main(["eval", "knn", "--checkpoint", "random", "--config", "supervised_tiny",
+                 "--train", str(tmp_path / "nowhere.csv"), "--test", str(tmp_path / "nowhere.csv")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "nowhere.csv does not exist" in err and "Traceback" not in err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from vidssl.config import ConfigError
@@ -50,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"vidssl: config error: {e}", file=sys.stderr)
         return 2
+    except ValueError as e:
+        # bad input (ManifestError, CheckpointError, VideoDecodeError, ... are ValueErrors): one
+        # clear line instead of a traceback; VIDSSL_DEBUG=1 shows where it came from
+        if os.environ.get("VIDSSL_DEBUG"):
+            raise
+        print(f"vidssl {args.command}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("vidssl: interrupted", file=sys.stderr)
         return 130
