@@ -92,8 +92,6 @@ def test_linear_probe_separates_separable_data():
 
 
 def test_recall_at_k_by_hand():
-    import numpy as np  # noqa: F401
-
     from vidssl.eval.retrieval import recall_at_k
 
     gallery = torch.eye(4)  # four training videos along the axes, classes 0, 1, 2, 0

@@ -67,7 +67,6 @@ def load_recipe(recipe: str, overrides: list[str], supervised: bool):
 
 
 def run(args) -> int:
-    from vidssl.config import ConfigError
     from vidssl.engine.checkpoint import CheckpointError
     from vidssl.engine.trainer import NonFiniteLossError, default_run_dir, train
 
@@ -79,13 +78,7 @@ def run(args) -> int:
     except (NonFiniteLossError, CheckpointError) as e:
         print(f"vidssl {args.command_name}: {e}", file=sys.stderr)
         return 1
-    except ConfigError:
-        raise  # the CLI prints it and exits 2
-    except ValueError as e:  # bad input (ManifestError, BackboneError, ...): one clear line, no traceback
-        if os.environ.get("VIDSSL_DEBUG"):
-            raise
-        print(f"vidssl {args.command_name}: error: {e}", file=sys.stderr)
-        return 1
+    # other bad input (ManifestError, BackboneError, ...: ValueErrors) is one line from vidssl.cli
     if int(os.environ.get("RANK", "0")) == 0:
         print(out)
     return 0
