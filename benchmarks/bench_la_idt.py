@@ -13,7 +13,7 @@ the pixels: the paper's claim is that plain LA clusters by appearance and the ID
 moves the clusters (and the probe) towards motion.
 
 Video LA and Video LA + IDT prior come from one `vidssl workflow la-idt` run per seed
-(recipe ``la_idt_tiny``: IR 2 epochs, then LA 4 epochs, or LA(IDT) 3 + joint 1); Video
+(recipe ``la_idt_tiny``: IR 10 epochs, then LA 20 epochs, or LA(IDT) 15 + joint 5); Video
 IR is trained for the same total number of epochs; supervised is ``supervised_tiny``.
 The IDT descriptors are extracted once and shared by the seeds.
 

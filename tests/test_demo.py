@@ -24,3 +24,19 @@ def test_demo_writes_table_plots_and_comparison_report(tmp_path, capsys, monkeyp
     html = (out / "compare" / "report.html").read_text()
     assert "random:supervised_tiny" in html and "<table" in html
     assert "| supervised 3D R-18" in capsys.readouterr().out
+
+
+def test_demo_la_rows_come_from_the_la_idt_workflow(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDSSL_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--videos", "32", "--epochs", "1", "--only", "la_idt_tiny",
+                 "--set", *TINY, "idt.max_tracks=100", "analysis.montage=false"])
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["results"]) == {"Video LA (3D R-18)", "Video LA + IDT prior (3D R-18)"}
+    # one workflow run gave both rows: plain LA and the joint-tuned LA + IDT encoder
+    state = json.loads((out / "la_idt" / "workflow.json").read_text())
+    assert {s: state["stages"][s]["status"] for s in ("extract", "ir", "la", "la_idt", "la_joint")} == \
+        dict.fromkeys(("extract", "ir", "la", "la_idt", "la_joint"), "done")
+    assert results["runs"]["Video LA + IDT prior (3D R-18)"].endswith("la_joint")
+    assert (out / "la_idt" / "clusters.json").is_file()

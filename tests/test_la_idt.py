@@ -264,7 +264,7 @@ def test_workflow_overrides_go_to_recipe_stage_or_every_stage():
     assert groups["ir"] == ["train.epochs=3"] and groups["all"] == ["model.width=8"]
     rec, cli, _ = load_workflow("la_idt_tiny", ["ir.train.epochs=3", "model.width=8", "stages.la=null"])
     assert rec.active_stages() == ["ir", "la_idt", "la_joint"]
-    assert stage_overrides(rec, cli, "ir") == ["train.epochs=2", "model.width=8", "train.epochs=3"]  # CLI last
+    assert stage_overrides(rec, cli, "ir") == ["train.epochs=10", "model.width=8", "train.epochs=3"]  # CLI last
     assert "model.width=8" in stage_overrides(rec, cli, "la_joint")
     with pytest.raises(ConfigError, match="boxes"):
         load_workflow("la_idt_r3d18")  # person boxes are part of the paper recipe
