@@ -75,10 +75,11 @@ def run_demo(out: str | Path = "runs/demo", videos: int | None = None, epochs: i
     synth_kwargs = {"videos": videos} if videos else {}
     manifests = make_synthetic(out / "data", **synth_kwargs)
     train_csv, test_csv = str(manifests["train"]), str(manifests["test"])
-    common = [f"data.train={train_csv}", f"train.progress={str(progress).lower()}"]
+    shared = [f"train.progress={str(progress).lower()}"]  # every recipe and workflow stage
     if epochs is not None:
-        common.append(f"train.epochs={epochs}")
-    common += list(overrides)
+        shared.append(f"train.epochs={epochs}")
+    shared += list(overrides)
+    common = [f"data.train={train_csv}", *shared]  # the workflow takes the manifest itself
 
     results: dict[str, dict] = {}
     runs: dict[str, str] = {}
@@ -89,7 +90,7 @@ def run_demo(out: str | Path = "runs/demo", videos: int | None = None, epochs: i
         overrides = common + entry.overrides
         if entry.stage:
             if entry.recipe not in workflows:
-                workflows[entry.recipe] = run_workflow(entry.recipe, train_csv, out, common[1:] + entry.overrides,
+                workflows[entry.recipe] = run_workflow(entry.recipe, train_csv, out, shared + entry.overrides,
                                                        progress)
             run_dir = workflows[entry.recipe] / "runs" / entry.stage
             checkpoint, recipe, eval_overrides = str(run_dir / "checkpoints" / "last.pt"), None, []
