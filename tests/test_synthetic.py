@@ -155,6 +155,77 @@ def test_single_frame_nuisances_do_not_depend_on_the_class():
     assert np.allclose(np.quantile(scales, [0.25, 0.5, 0.75]), ref, atol=0.08)
 
 
+# ----------------------------------------------------------------------------- camera motion
+
+
+def _bilinear(img: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Slow reference sampler: img [H, W, C] at float points (y, x) inside the image."""
+    y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
+    fy, fx = (y - y0)[..., None], (x - x0)[..., None]
+    img = img.astype(np.float64)
+    return ((1 - fy) * (1 - fx) * img[y0, x0] + (1 - fy) * fx * img[y0, x0 + 1]
+            + fy * (1 - fx) * img[y0 + 1, x0] + fy * fx * img[y0 + 1, x0 + 1])
+
+
+@pytest.mark.parametrize("label,scene", [("rotate", "dots_purple"), ("move_up", "blobs_green"),
+                                         ("orbit", "rings_sand")])
+def test_camera_pans_the_whole_picture_along_its_path(label, scene):
+    """With ``camera`` > 0 the video is the still-camera video seen from a camera moved by
+    camera_path: frame 0 is the same, and frame_i(p) = still_i(p + offset_i) for the
+    background and the object alike (up to resampling at the object's edges)."""
+    from vidssl.data.synthetic import camera_path
+
+    size, frames = 64, 30
+    still = render_video(VideoSpec(5, label, scene, "train", seed=3, size=size, frames=frames))
+    spec = VideoSpec(5, label, scene, "train", seed=3, size=size, frames=frames, camera=1.5)
+    pan = render_video(spec)
+    assert np.array_equal(pan[0], still[0])
+    ox, oy = camera_path(motion_parameters(spec), frames, spec.fps, 1.0)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    for i in (7, 15, frames - 1):
+        assert math.hypot(ox[i], oy[i]) > 2.0  # it has moved
+        sy, sx = yy + oy[i], xx + ox[i]  # where frame i's pixels are in the still frame i
+        keep = (sx >= 0) & (sy >= 0) & (sx < size - 1) & (sy < size - 1)
+        err = np.abs(pan[i][keep].astype(np.float64) - _bilinear(still[i], sy[keep], sx[keep])).max(-1)
+        assert keep.sum() > 1500 and err.mean() < 2.5 and np.percentile(err, 90) < 5, (i, err.mean())
+        assert np.abs(pan[i].astype(np.float64) - still[i]).mean() > 4 * err.mean()  # a real move
+
+
+def test_camera_path_is_the_integral_of_a_turning_constant_speed_pan():
+    from vidssl.data.synthetic import camera_path
+
+    for i in range(8):
+        spec = VideoSpec(i, "orbit", "checker_cool", "train", seed=0, size=32, frames=4, camera=0.8)
+        p = motion_parameters(spec)
+        assert 0.4 <= p["camera_speed"] <= 0.8
+        t = np.linspace(0, 63, 6301)  # 25 fps time, fine steps
+        ox, oy = camera_path(p, 6301, 25.0 * 100, 2.0)  # 100x the frame rate: the same path, finely
+        vx = 2.0 * p["camera_speed"] * np.cos(p["camera_angle0"] + p["camera_turn"] * t)
+        vy = 2.0 * p["camera_speed"] * np.sin(p["camera_angle0"] + p["camera_turn"] * t)
+        dt = t[1] - t[0]
+        ix = np.concatenate([[0], np.cumsum((vx[1:] + vx[:-1]) / 2 * dt)])  # trapezoid integral
+        iy = np.concatenate([[0], np.cumsum((vy[1:] + vy[:-1]) / 2 * dt)])
+        assert np.allclose(ox, ix, atol=1e-4) and np.allclose(oy, iy, atol=1e-4)
+    # a still camera: no camera draws, every other draw unchanged
+    still = motion_parameters(VideoSpec(3, "orbit", "checker_cool", "train", seed=0, size=32, frames=4))
+    moving = motion_parameters(VideoSpec(3, "orbit", "checker_cool", "train", seed=0, size=32, frames=4, camera=1))
+    assert not any(k.startswith("camera") for k in still)
+    assert all(moving[k] == v for k, v in still.items())
+
+
+def test_camera_is_a_parameter_of_the_dataset(tmp_path):
+    out = make_synthetic(tmp_path / "d", videos=4, seed=2, size=16, frames=4, camera=0.5)
+    info = json.loads(out["info"].read_text())
+    assert info["params"]["camera"] == 0.5
+    first = read_frames(tmp_path / "d" / "videos/00001.mp4", range(4))
+    make_synthetic(tmp_path / "d", videos=4, seed=2, size=16, frames=4)  # another dataset: re-rendered
+    assert json.loads(out["info"].read_text())["params"]["camera"] == 0.0
+    assert not np.array_equal(read_frames(tmp_path / "d" / "videos/00001.mp4", range(4)), first)
+    for bad in (-0.1, 5.0):
+        with pytest.raises(SyntheticError, match="camera"):
+            video_specs(videos=10, camera=bad)
+
+
 def test_make_synthetic_writes_manifests_and_faithful_videos(tmp_path):
     out = make_synthetic(tmp_path / "d", videos=18, seed=4, size=32, frames=10)
     assert set(out) == {"train", "test", "train_appearance", "test_appearance", "info"}

@@ -12,6 +12,8 @@ def add_parser(sub) -> None:
     s.add_argument("out", help="output folder (videos/, train.csv, test.csv, *_appearance.csv)")
     s.add_argument("--videos", type=int, default=None, help="number of videos (default: the dataset's default)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--camera", type=float, default=0.0,
+                   help="camera pan speed in px/frame at 64 px (0: still camera, the standard dataset)")
     s.set_defaults(func=run_synth)
 
     c = sub.add_parser("check-videos", help="decode every video of a manifest; list the bad ones (exit 1 if any)")
@@ -25,7 +27,7 @@ def add_parser(sub) -> None:
 def run_synth(args) -> int:
     from vidssl.data.synthetic import make_synthetic
 
-    kwargs = {"seed": args.seed}
+    kwargs = {"seed": args.seed, "camera": args.camera}
     if args.videos is not None:
         if args.videos < 2:
             print("vidssl data synth: --videos must be at least 2", file=sys.stderr)

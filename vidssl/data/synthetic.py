@@ -57,7 +57,17 @@ shape (5 asymmetric polygons), its two colours (uniform hue) and the line
 splitting them, its size (0.3 x frame size x [0.8, 1.2]), start position,
 orientation, the speed factor, phases and directions, and 0-1 static distractor.
 
-Labels and scenes are assigned per split by crossing: the j-th video of a split
+Camera motion (``camera`` > 0, off by default): the frame becomes a window onto a
+larger background that pans at ``camera`` x [0.5, 1] px/frame in a direction turning
+at a per-video rate of up to one turn per 64 frames, so the pan changes over the
+video; the moving object and the distractors are part of the scene and pan with it
+(:func:`camera_path`). The motion classes keep their meaning relative to the scene.
+It adds what the still-camera dataset lacks and natural videos have: a nuisance that
+is shared by two crops of one clip but differs between clips of one video, the
+setting of the large-scale study's temporal-persistency argument (docs/results.md).
+Every draw of the still-camera dataset is unchanged (the camera draws come last).
+
+Labels and scenes are assigned per split by crossing:Labels and scenes are assigned per split by crossing: the j-th video of a split
 gets class ``j % C`` and scene ``(j + j // lcm(C, A)) % A``, so classes are balanced
 (counts differ by at most one) and every (class, scene) pair is equally frequent
 in blocks of C x A videos; the order is then shuffled with the seed. Every random
@@ -165,6 +175,9 @@ _SPIN = 8.0  # deg/frame
 _ZOOM, _ZOOM_PERIOD = 1.4, 30.0  # max scale factor, frames
 _OBJECT_SIZE = 0.3  # fraction of the frame size
 _RATE_JITTER = (0.8, 1.25)  # per-video factor on speeds, amplitudes and periods
+_CAMERA_SPEED = (0.5, 1.0)  # per-video factor on the ``camera`` pan speed
+_CAMERA_TURN = 1.0  # the pan direction turns by up to this many full turns per 64 frames
+_MAX_CAMERA = 4.0  # px/frame: faster pans are not a nuisance any more but the whole picture
 _SUPERSAMPLE = 4  # sprites are drawn at 4x and area-averaged (anti-aliasing)
 
 
@@ -240,6 +253,7 @@ class VideoSpec:
     size: int = 64
     frames: int = 64
     fps: float = 25.0
+    camera: float = 0.0  # camera pan speed (px/frame at 64 px, 25 fps); 0: a static camera
 
     @property
     def name(self) -> str:
@@ -247,7 +261,7 @@ class VideoSpec:
 
 
 def _check_args(videos: int, size: int, frames: int, fps: float, classes: Sequence[str],
-                scenes: Sequence[str], test_fraction: float) -> None:
+                scenes: Sequence[str], test_fraction: float, camera: float = 0.0) -> None:
     if not isinstance(videos, (int, np.integer)) or videos < 2:
         raise SyntheticError(f"videos must be an integer >= 2 (one per split at least), got {videos!r}")
     if not isinstance(size, (int, np.integer)) or size < 16 or size % 2:
@@ -262,11 +276,13 @@ def _check_args(videos: int, size: int, frames: int, fps: float, classes: Sequen
             raise SyntheticError(f"bad {what} list {list(given)!r}: give distinct names among {', '.join(allowed)}")
     if not 0.0 < test_fraction < 1.0:
         raise SyntheticError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    if not 0.0 <= camera <= _MAX_CAMERA:
+        raise SyntheticError(f"camera must be a pan speed in [0, {_MAX_CAMERA:g}] px/frame, got {camera!r}")
 
 
 def video_specs(videos: int = 300, seed: int = 0, size: int = 64, frames: int = 64, fps: float = 25.0,
                 classes: Optional[Sequence[str]] = None, scenes: Optional[Sequence[str]] = None,
-                test_fraction: float = 0.3) -> list[VideoSpec]:
+                test_fraction: float = 0.3, camera: float = 0.0) -> list[VideoSpec]:
     """The videos of a dataset, train split first (indices ``0 .. n_train - 1``), then test.
 
     ``n_test = round(videos * test_fraction)`` (at least 1, at most ``videos - 1``).
@@ -276,7 +292,7 @@ def video_specs(videos: int = 300, seed: int = 0, size: int = 64, frames: int = 
     """
     classes = tuple(CLASSES if classes is None else classes)
     scenes = tuple(SCENES if scenes is None else scenes)
-    _check_args(videos, size, frames, fps, classes, scenes, test_fraction)
+    _check_args(videos, size, frames, fps, classes, scenes, test_fraction, camera)
     n_test = min(max(int(round(videos * test_fraction)), 1), videos - 1)
     n_train = videos - n_test
     c, a = len(classes), len(scenes)
@@ -289,7 +305,8 @@ def video_specs(videos: int = 300, seed: int = 0, size: int = 64, frames: int = 
         order = rng.permutation(n)
         for k, j in enumerate(order):
             label, scene = pairs[j]
-            specs.append(VideoSpec(start + k, label, scene, split, int(seed), int(size), int(frames), float(fps)))
+            specs.append(VideoSpec(start + k, label, scene, split, int(seed), int(size), int(frames), float(fps),
+                                   float(camera)))
         start += n
     return specs
 
@@ -301,10 +318,12 @@ def _hsv(h: float, s: float, v: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), np.float32)
 
 
-def _background(rng: np.random.Generator, scene: str, size: int) -> np.ndarray:
-    """float32 [size, size, 3] in [0, 1]: the scene's pattern in a per-video palette."""
+def _background(rng: np.random.Generator, scene: str, size: int, margin: int = 0) -> np.ndarray:
+    """float32 [size + 2 margin, size + 2 margin, 3] in [0, 1]: the scene's pattern in a
+    per-video palette. The frame at a still camera is ``[margin:margin + size]`` in both
+    axes; the margin is the room a panning camera sees. It changes no random draw."""
     s = float(size)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    yy, xx = (np.mgrid[0:size + 2 * margin, 0:size + 2 * margin] - margin).astype(np.float32)
     theta = rng.uniform(0, np.pi)
     ct, st = np.cos(theta), np.sin(theta)
     u, v = xx * ct + yy * st, -xx * st + yy * ct  # rotated coordinates
@@ -326,6 +345,7 @@ def _background(rng: np.random.Generator, scene: str, size: int) -> np.ndarray:
         m = cv2.resize(np.pad(coarse, 1, mode="wrap"), (size + 2 * size // k, size + 2 * size // k),
                        interpolation=cv2.INTER_CUBIC)[size // k: size // k + size, size // k: size // k + size]
         m = 1.0 / (1.0 + np.exp(-3.0 * (m - np.median(m)) / (m.std() + 1e-6)))
+        m = np.pad(m, margin, mode="wrap")  # the pattern has period ``size``: it tiles the margin
     elif scene == "dots_purple":
         spacing = s * rng.uniform(0.13, 0.2)
         off = rng.uniform(0, spacing, 2)
@@ -428,16 +448,25 @@ def motion_parameters(spec: VideoSpec) -> dict:
     return _draw(spec)[2]
 
 
+def _camera_margin(spec: VideoSpec) -> int:
+    """Pixels of background beyond the frame that the pan can reveal (0 at a still camera)."""
+    if spec.camera <= 0:
+        return 0
+    travel = spec.camera * _CAMERA_SPEED[1] * (spec.size / _REF_SIZE) * (spec.frames - 1) * (_REF_FPS / spec.fps)
+    return int(math.ceil(travel)) + 2
+
+
 def _draw(spec: VideoSpec):
     rng = np.random.default_rng([spec.seed, spec.index])
     size = spec.size
-    bg = _background(rng, spec.scene, size)
+    margin = _camera_margin(spec)
+    bg = _background(rng, spec.scene, size, margin)
     px = size / _REF_SIZE  # px at this size per px at 64
     diameter = _OBJECT_SIZE * size * rng.uniform(0.8, 1.2)
     sprite = _sprite(rng, size, diameter)
     for _ in range(int(rng.integers(0, 2))):  # static distractors, baked into the background
         d = _sprite(rng, size, _OBJECT_SIZE * size * rng.uniform(0.8, 1.2))
-        _paste(bg, d, rng.uniform(0, 360), _static_scale(rng), *rng.uniform(0, size, 2))
+        _paste(bg, d, rng.uniform(0, 360), _static_scale(rng), *(rng.uniform(0, size, 2) + margin))
     rate = rng.uniform(*_RATE_JITTER)  # speeds x rate, periods / rate
     p = {
         "label": spec.label, "scene": spec.scene, "diameter": float(diameter),
@@ -447,7 +476,25 @@ def _draw(spec: VideoSpec):
         "direction": float(rng.choice([-1.0, 1.0])),
         "amplitude": float(rng.uniform(0.8, 1.2)),  # extra factor on amplitude / radius
     }
+    if spec.camera > 0:  # drawn last: a still camera leaves every other draw as it was
+        p["camera_speed"] = float(spec.camera * rng.uniform(*_CAMERA_SPEED))
+        p["camera_angle0"] = float(rng.uniform(0, 2 * np.pi))
+        p["camera_turn"] = float(rng.uniform(-1, 1) * _CAMERA_TURN * 2 * np.pi / 64)  # rad/frame at 25 fps
     return bg, sprite, p, px
+
+
+def camera_path(p: dict, frames: int, fps: float, px: float):
+    """Per-frame offset (ox, oy) of the camera from its start, each float64 [T] in px.
+
+    The camera pans at a constant speed v in a direction that turns at a constant rate w:
+    velocity v (cos(a0 + w t), sin(a0 + w t)), so the offset is its closed-form integral.
+    The picture (background and object) moves by -(ox, oy) on the screen.
+    """
+    t = np.arange(frames, dtype=np.float64) * (_REF_FPS / fps)
+    v, a0, w = p.get("camera_speed", 0.0) * px, p.get("camera_angle0", 0.0), p.get("camera_turn", 0.0)
+    if abs(w) < 1e-9:
+        return v * t * math.cos(a0), v * t * math.sin(a0)
+    return v * (np.sin(a0 + w * t) - math.sin(a0)) / w, -v * (np.cos(a0 + w * t) - math.cos(a0)) / w
 
 
 def _trajectory(p: dict, frames: int, fps: float, px: float):
@@ -491,7 +538,18 @@ def render_video(spec: VideoSpec) -> np.ndarray:
     bg, sprite, p, px = _draw(spec)
     x, y, angle, scale = _trajectory(p, spec.frames, spec.fps, px)
     out = np.empty((spec.frames, spec.size, spec.size, 3), np.float32)
-    out[:] = bg * 255.0
+    margin = _camera_margin(spec)
+    if margin:  # the frame is a window onto the larger background, moved by the camera path
+        import cv2
+
+        ox, oy = camera_path(p, spec.frames, spec.fps, px)
+        x, y = x - ox, y - oy  # the object lives in the scene: the pan moves it too
+        for i in range(spec.frames):
+            window = np.float32([[1, 0, margin + ox[i]], [0, 1, margin + oy[i]]])
+            out[i] = cv2.warpAffine(bg, window, (spec.size, spec.size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                    borderMode=cv2.BORDER_REFLECT) * 255.0
+    else:
+        out[:] = bg * 255.0
     sprite = sprite * 255.0  # premultiplied colour in grey levels; alpha channel rescaled below
     sprite[..., 3] /= 255.0
     for i in range(spec.frames):
@@ -510,10 +568,10 @@ def _render_and_write(args) -> str:
     return str(path)
 
 
-def _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf) -> dict:
+def _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf, camera) -> dict:
     return {"format": FORMAT_VERSION, "videos": int(videos), "seed": int(seed), "size": int(size),
             "frames": int(frames), "fps": float(fps), "classes": list(classes), "scenes": list(scenes),
-            "test_fraction": float(test_fraction), "crf": int(crf)}
+            "test_fraction": float(test_fraction), "crf": int(crf), "camera": float(camera)}
 
 
 def _outputs(root: Path) -> dict[str, Path]:
@@ -538,13 +596,15 @@ def _write_text(path: Path, text: str) -> None:
 def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0, size: int = 64,
                    frames: int = 64, fps: float = 25.0, classes: Optional[Sequence[str]] = None,
                    scenes: Optional[Sequence[str]] = None, test_fraction: float = 0.3, crf: int = 18,
-                   workers: int = 1, progress: bool = False) -> dict[str, Path]:
+                   workers: int = 1, progress: bool = False, camera: float = 0.0) -> dict[str, Path]:
     """Render the built-in dataset into ``out_dir`` (see the module docstring).
 
     ``videos`` in total (``round(videos * test_fraction)`` of them in the test split),
     ``size`` x ``size`` pixels, ``frames`` frames at ``fps``; ``classes`` / ``scenes``
     restrict the motion classes / appearance factors (default: all of
-    :data:`CLASSES` / :data:`SCENES`); ``crf`` is the H.264 quality (18: decoded
+    :data:`CLASSES` / :data:`SCENES`); ``camera`` > 0 pans the camera at that speed
+    (px/frame at 64 px and 25 fps, see "Camera motion" in the module docstring; 0, the
+    default, is the standard still-camera dataset); ``crf`` is the H.264 quality (18: decoded
     frames within a few grey levels of the rendered ones); ``workers`` > 1 renders in
     that many processes.
 
@@ -555,12 +615,12 @@ def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0,
 
     classes = tuple(CLASSES if classes is None else classes)
     scenes = tuple(SCENES if scenes is None else scenes)
-    specs = video_specs(videos, seed, size, frames, fps, classes, scenes, test_fraction)
+    specs = video_specs(videos, seed, size, frames, fps, classes, scenes, test_fraction, camera)
     if not isinstance(workers, (int, np.integer)) or workers < 1:
         raise SyntheticError(f"workers must be a positive integer, got {workers!r}")
     root = Path(out_dir)
     outputs = _outputs(root)
-    params = _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf)
+    params = _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf, camera)
     info = _read_json(outputs["info"])
     if (info is not None and info.get("params") == params and all(p.is_file() for p in outputs.values())
             and all((root / s.name).is_file() for s in specs)):
