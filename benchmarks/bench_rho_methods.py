@@ -10,18 +10,23 @@ sampling). The same backbone with random weights and the supervised baseline
 (``supervised_tiny``) are the reference rows. One table, one run.
 
     python benchmarks/bench_rho_methods.py [--methods moco,simclr,byol,swav] [--rhos 1,2,3]
-        [--epochs N] [--out /tmp/vidssl_rho] [--appearance] [--camera 0.75] [--threads 2] [--json out.json]
+        [--epochs N] [--seeds 0,1] [--out /tmp/vidssl_rho] [--appearance] [--camera 0.75] [--threads 2]
+        [--json out.json]
 
 ``--camera SPEED`` renders the built-in dataset with a panning camera
 (:mod:`vidssl.data.synthetic`, "Camera motion") into ``OUT/data`` and runs the whole
 table on it: the still-camera dataset has no nuisance that changes over time.
 
-Runs are resumed from ``--out`` when they exist (delete it to start over).
+Runs are resumed from ``--out`` (seed 0) and ``--out/seedN`` when they exist (delete them
+to start over). Several ``--seeds`` print mean ± std over the seeds and, per seed, the
+difference rho=2 - rho=1 (the paper's central comparison; 90 test videos: one video is
+0.011).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -48,12 +53,20 @@ def probe(checkpoint: str, train_csv: str, test_csv: str, column: str, recipe: s
                     recipe=recipe)["top1"]
 
 
+def cell(values: list[float]) -> str:
+    """One seed: the value; several: mean +- standard deviation over the seeds."""
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--rhos", default="1,2,3")
     ap.add_argument("--epochs", type=int, default=None, help="override the recipes' train.epochs")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds; several give mean ± std and the "
+                                                 "rho=2 - rho=1 difference per seed")
     ap.add_argument("--out", default="/tmp/vidssl_rho")
     ap.add_argument("--appearance", action="store_true", help="also probe the appearance (scene) labels")
     ap.add_argument("--no-baselines", action="store_true", help="skip the random-init and supervised rows")
@@ -67,61 +80,71 @@ def main() -> None:
     out = Path(args.out)
     methods = [m for m in args.methods.split(",") if m]
     rhos = [int(r) for r in args.rhos.split(",") if r]
+    seeds = [int(x) for x in args.seeds.split(",") if x]
     if args.camera > 0:
         data = make_synthetic(out / "data", camera=args.camera, workers=args.threads)
         train_csv, test_csv = str(data["train"]), str(data["test"])
     else:
         train_csv, test_csv = resolve_builtin("builtin:train"), resolve_builtin("builtin:test")
     columns = [("motion", "label")] + ([("appearance", "appearance")] if args.appearance else [])
-    common = [f"train.seed={args.seed}", "train.progress=false", *args.override]
+    common = ["train.progress=false", *args.override]
     if args.camera > 0:
         common.append(f"data.train={train_csv}")
     if args.epochs is not None:
         common.append(f"train.epochs={args.epochs}")
 
-    results: dict[str, dict] = {}
+    results: dict[int, dict[str, dict]] = {seed: {} for seed in seeds}  # seed -> run -> label kind -> top-1
     seconds: dict[str, float] = {}
     start = time.time()
 
-    def run(key: str, recipe: str, overrides: list[str]) -> None:
+    def run(seed: int, key: str, recipe: str, overrides: list[str]) -> None:
         t0 = time.time()
-        cfg = load_config(recipe, common + overrides)
-        run_dir = train(cfg, run_dir=out / key, resume=True)
+        cfg = load_config(recipe, [f"train.seed={seed}", *common, *overrides])
+        run_dir = train(cfg, run_dir=(out if seed == 0 else out / f"seed{seed}") / key, resume=True)
         t_train = time.time() - t0
         ckpt = str(Path(run_dir) / "checkpoints" / "last.pt")
         summary = json.loads((Path(run_dir) / "summary.json").read_text())
-        seconds[key] = summary["seconds"]
-        results[key] = {name: probe(ckpt, train_csv, test_csv, col) for name, col in columns}
-        print(f"[rho] {key}: " + ", ".join(f"{k} {v:.3f}" for k, v in results[key].items())
+        seconds[f"{key}_seed{seed}"] = summary["seconds"]
+        results[seed][key] = {name: probe(ckpt, train_csv, test_csv, col) for name, col in columns}
+        print(f"[rho] seed {seed} {key}: " + ", ".join(f"{k} {v:.3f}" for k, v in results[seed][key].items())
               + f"  (train {summary['seconds']:.0f} s, eval {time.time() - t0 - t_train:.0f} s)",
               flush=True)
 
-    if not args.no_baselines:
-        results["random"] = {name: probe("random", train_csv, test_csv, col, recipe="supervised_tiny",
-                                         overrides=[f"train.seed={args.seed}"]) for name, col in columns}
-        print(f"[rho] random init: {results['random']}", flush=True)
-    for rho in rhos:  # rho-major, in the order given: e.g. --rhos 2,1,3 gets the central pairs first
-        for m in methods:
-            run(f"{m}_rho{rho}", f"{m}_tiny", rho_overrides(rho))
-    if not args.no_baselines:
-        run("supervised", "supervised_tiny", [])
+    for seed in seeds:
+        if not args.no_baselines:
+            results[seed]["random"] = {name: probe("random", train_csv, test_csv, col, recipe="supervised_tiny",
+                                                   overrides=[f"train.seed={seed}"]) for name, col in columns}
+            print(f"[rho] seed {seed} random init: {results[seed]['random']}", flush=True)
+        for rho in rhos:  # rho-major, in the order given: e.g. --rhos 2,1,3 gets the central pairs first
+            for m in methods:
+                run(seed, f"{m}_rho{rho}", f"{m}_tiny", rho_overrides(rho))
+        if not args.no_baselines:
+            run(seed, "supervised", "supervised_tiny", [])
     rhos = sorted(rhos)
 
-    print(f"\nLinear probe top-1 on the built-in test videos (frozen 3D R-18 width 16; "
-          f"{time.time() - start:.0f} s in all)")
+    def values(key: str, name: str) -> list[float]:
+        return [results[seed][key][name] for seed in seeds]
+
+    paired = 1 in rhos and 2 in rhos and len(seeds) > 1
+    print(f"\nLinear probe top-1 on the built-in test videos (frozen 3D R-18 width 16; seeds {seeds}"
+          f"{'; camera ' + str(args.camera) if args.camera > 0 else ''}; {time.time() - start:.0f} s in all)")
     for name, _ in columns:
         print(f"\n{name} labels")
-        print("| method | " + " | ".join(f"rho={r}" for r in rhos) + " |")
-        print("|---|" + "---|" * len(rhos))
+        extra = " rho=2 - rho=1 per seed |" if paired else ""
+        print("| method | " + " | ".join(f"rho={r}" for r in rhos) + " |" + extra)
+        print("|---|" + "---|" * (len(rhos) + bool(paired)))
         for m in methods:
-            cells = [f"{results[f'{m}_rho{r}'][name]:.3f}" for r in rhos]
+            cells = [cell(values(f"{m}_rho{r}", name)) for r in rhos]
+            if paired:
+                diffs = [b - a for a, b in zip(values(f"{m}_rho1", name), values(f"{m}_rho2", name))]
+                cells.append(" ".join(f"{d:+.3f}" for d in diffs))
             print(f"| {NAMES[m]} | " + " | ".join(cells) + " |")
         for key, label in (("random", "random init"), ("supervised", "supervised")):
-            if key in results:
-                print(f"| {label} | {results[key][name]:.3f} |" + " |" * (len(rhos) - 1))
+            if key in results[seeds[0]]:
+                print(f"| {label} | {cell(values(key, name))} |" + " |" * (len(rhos) - 1 + bool(paired)))
     if args.json:
-        Path(args.json).write_text(json.dumps({"results": results, "train_seconds": seconds,
-                                               "args": vars(args)}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"results": {str(k): v for k, v in results.items()},
+                                               "train_seconds": seconds, "args": vars(args)}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

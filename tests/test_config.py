@@ -25,6 +25,13 @@ def test_overrides_are_typed_and_nested():
     assert cfg.data.augment.short_side == (70, 90) and cfg.train.epochs == 3
     # int is accepted where a float is expected, and converted
     assert isinstance(load_config(None, ["optim.lr=1"]).optim.lr, float)
+    # exponent notation without a dot, which YAML 1.1 reads as a string, is a float too
+    assert load_config(None, ["optim.weight_decay=1e-4"]).optim.weight_decay == 1e-4
+    assert load_config(None, ["optim.lr=-2.5E+1"]).optim.lr == -25.0
+    with pytest.raises(ConfigError, match="optim.lr"):
+        load_config(None, ["optim.lr=1e"])
+    with pytest.raises(ConfigError, match="data.stride"):  # an int key stays an int key
+        load_config(None, ["data.stride=1e2"])
 
 
 def test_recipe_inheritance():

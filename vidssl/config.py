@@ -17,6 +17,7 @@ own ``Config`` dataclass (see :func:`vidssl.methods.method_config_class`).
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -237,6 +238,10 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+# a number in exponent notation without a dot ("1e-4"), which YAML 1.1 (PyYAML) leaves a string
+_YAML11_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``tp``; return it converted."""
     origin = typing.get_origin(tp)
@@ -288,6 +293,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise bad
         return value
     if tp is float:
+        if isinstance(value, str) and _YAML11_FLOAT.match(value):  # PyYAML reads 1e-4 as a string
+            return float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
         return float(value)
