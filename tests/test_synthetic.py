@@ -171,24 +171,25 @@ def _bilinear(img: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
                                          ("orbit", "rings_sand")])
 def test_camera_pans_the_whole_picture_along_its_path(label, scene):
     """With ``camera`` > 0 the video is the still-camera video seen from a camera moved by
-    camera_path: frame 0 is the same, and frame_i(p) = still_i(p + offset_i) for the
-    background and the object alike (up to resampling at the object's edges)."""
+    camera_path: frame_i(p) = still_i(p + offset_i) for the background and the object
+    alike (up to resampling at the object's edges; at offset 0 the frames are equal but
+    where a distractor crosses the frame edge: the still frame wraps it around)."""
     from vidssl.data.synthetic import camera_path
 
     size, frames = 64, 30
     still = render_video(VideoSpec(5, label, scene, "train", seed=3, size=size, frames=frames))
     spec = VideoSpec(5, label, scene, "train", seed=3, size=size, frames=frames, camera=1.5)
     pan = render_video(spec)
-    assert np.array_equal(pan[0], still[0])
     ox, oy = camera_path(motion_parameters(spec), frames, spec.fps, 1.0)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    for i in (7, 15, frames - 1):
-        assert math.hypot(ox[i], oy[i]) > 2.0  # it has moved
+    for i in (0, 7, 15, frames - 1):
+        assert i == 0 or math.hypot(ox[i], oy[i]) > 2.0  # it has moved
         sy, sx = yy + oy[i], xx + ox[i]  # where frame i's pixels are in the still frame i
         keep = (sx >= 0) & (sy >= 0) & (sx < size - 1) & (sy < size - 1)
         err = np.abs(pan[i][keep].astype(np.float64) - _bilinear(still[i], sy[keep], sx[keep])).max(-1)
         assert keep.sum() > 1500 and err.mean() < 2.5 and np.percentile(err, 90) < 5, (i, err.mean())
-        assert np.abs(pan[i].astype(np.float64) - still[i]).mean() > 4 * err.mean()  # a real move
+        if i > 0:
+            assert np.abs(pan[i].astype(np.float64) - still[i]).mean() > 4 * err.mean()  # a real move
 
 
 def test_camera_path_is_the_integral_of_a_turning_constant_speed_pan():

@@ -65,9 +65,11 @@ video; the moving object and the distractors are part of the scene and pan with 
 It adds what the still-camera dataset lacks and natural videos have: a nuisance that
 is shared by two crops of one clip but differs between clips of one video, the
 setting of the large-scale study's temporal-persistency argument (docs/results.md).
-Every draw of the still-camera dataset is unchanged (the camera draws come last).
+Every draw of the still-camera dataset is unchanged (the camera draws come last), so
+frame 0 of a panning video is the still frame 0, except where a static distractor
+crosses the frame edge (the still frame wraps it around; the larger scene does not).
 
-Labels and scenes are assigned per split by crossing:Labels and scenes are assigned per split by crossing: the j-th video of a split
+Labels and scenes are assigned per split by crossing: the j-th video of a split
 gets class ``j % C`` and scene ``(j + j // lcm(C, A)) % A``, so classes are balanced
 (counts differ by at most one) and every (class, scene) pair is equally frequent
 in blocks of C x A videos; the order is then shuffled with the seed. Every random
