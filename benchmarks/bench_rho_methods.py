@@ -81,15 +81,16 @@ def main() -> None:
     methods = [m for m in args.methods.split(",") if m]
     rhos = [int(r) for r in args.rhos.split(",") if r]
     seeds = [int(x) for x in args.seeds.split(",") if x]
+    if not seeds or not methods or not rhos:
+        ap.error("--seeds, --methods and --rhos each need at least one value")
+    common = ["train.progress=false", *args.override]
     if args.camera > 0:
         data = make_synthetic(out / "data", camera=args.camera, workers=args.threads)
         train_csv, test_csv = str(data["train"]), str(data["test"])
+        common.append(f"data.train={train_csv}")
     else:
         train_csv, test_csv = resolve_builtin("builtin:train"), resolve_builtin("builtin:test")
     columns = [("motion", "label")] + ([("appearance", "appearance")] if args.appearance else [])
-    common = ["train.progress=false", *args.override]
-    if args.camera > 0:
-        common.append(f"data.train={train_csv}")
     if args.epochs is not None:
         common.append(f"train.epochs={args.epochs}")
 

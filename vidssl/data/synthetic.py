@@ -540,7 +540,7 @@ def render_video(spec: VideoSpec) -> np.ndarray:
     bg, sprite, p, px = _draw(spec)
     x, y, angle, scale = _trajectory(p, spec.frames, spec.fps, px)
     out = np.empty((spec.frames, spec.size, spec.size, 3), np.float32)
-    margin = _camera_margin(spec)
+    margin = (bg.shape[0] - spec.size) // 2  # room that _draw left for the pan (0: still camera)
     if margin:  # the frame is a window onto the larger background, moved by the camera path
         import cv2
 
