@@ -10,12 +10,15 @@ sampling). The same backbone with random weights and the supervised baseline
 (``supervised_tiny``) are the reference rows. One table, one run.
 
     python benchmarks/bench_rho_methods.py [--methods moco,simclr,byol,swav] [--rhos 1,2,3]
-        [--epochs N] [--seeds 0,1] [--out /tmp/vidssl_rho] [--appearance] [--camera 0.75] [--threads 2]
+        [--epochs N] [--seeds 0,1] [--out /tmp/vidssl_rho] [--appearance] [--camera 0.75] [--wander 1.5]
+        [--threads 2]
         [--json out.json]
 
 ``--camera SPEED`` renders the built-in dataset with a panning camera
 (:mod:`vidssl.data.synthetic`, "Camera motion") into ``OUT/data`` and runs the whole
 table on it: the still-camera dataset has no nuisance that changes over time.
+``--wander SPEED`` adds a distractor that changes course every 16 frames (the same module,
+"Wandering distractor"); both may be given.
 
 Runs are resumed from ``--out`` (seed 0) and ``--out/seedN`` when they exist (delete them
 to start over). Several ``--seeds`` print mean ± std over the seeds and, per seed, the
@@ -72,6 +75,8 @@ def main() -> None:
     ap.add_argument("--no-baselines", action="store_true", help="skip the random-init and supervised rows")
     ap.add_argument("--camera", type=float, default=0.0,
                     help="camera pan speed of the built-in dataset (px/frame; 0: the standard still camera)")
+    ap.add_argument("--wander", type=float, default=0.0,
+                    help="speed of a distractor that changes course every 16 frames (px/frame; 0: none)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--override", action="append", default=[], help="key=value for every pretraining recipe")
     ap.add_argument("--json", default=None)
@@ -84,8 +89,8 @@ def main() -> None:
     if not seeds or not methods or not rhos:
         ap.error("--seeds, --methods and --rhos each need at least one value")
     common = ["train.progress=false", *args.override]
-    if args.camera > 0:
-        data = make_synthetic(out / "data", camera=args.camera, workers=args.threads)
+    if args.camera > 0 or args.wander > 0:
+        data = make_synthetic(out / "data", camera=args.camera, wander=args.wander, workers=args.threads)
         train_csv, test_csv = str(data["train"]), str(data["test"])
         common.append(f"data.train={train_csv}")
     else:
@@ -128,7 +133,8 @@ def main() -> None:
 
     paired = 1 in rhos and 2 in rhos and len(seeds) > 1
     print(f"\nLinear probe top-1 on the built-in test videos (frozen 3D R-18 width 16; seeds {seeds}"
-          f"{'; camera ' + str(args.camera) if args.camera > 0 else ''}; {time.time() - start:.0f} s in all)")
+          f"{'; camera ' + str(args.camera) if args.camera > 0 else ''}"
+          f"{'; wander ' + str(args.wander) if args.wander > 0 else ''}; {time.time() - start:.0f} s in all)")
     for name, _ in columns:
         print(f"\n{name} labels")
         extra = " rho=2 - rho=1 per seed |" if paired else ""

@@ -227,6 +227,84 @@ def test_camera_is_a_parameter_of_the_dataset(tmp_path):
             video_specs(videos=10, camera=bad)
 
 
+# ----------------------------------------------------------------------------- wandering distractor
+
+
+def _torus_distance(a: np.ndarray, b: float, size: int) -> np.ndarray:
+    d = np.abs(a - b) % size
+    return np.minimum(d, size - d)
+
+
+@pytest.mark.parametrize("camera", [0.0, 1.5])
+def test_wanderer_changes_only_the_pixels_along_its_path(camera):
+    """``wander`` > 0 adds one object and changes nothing else: the frames differ from
+    those without it only inside the wanderer's patch centred on wander_path (moved by the
+    camera when it pans), and the wanderer is visible there."""
+    from vidssl.data.synthetic import _OBJECT_SIZE, _ZOOM, camera_path, wander_path
+
+    size, frames = 64, 40
+    for index, label in ((2, "move_up"), (7, "zoom")):
+        plain = render_video(VideoSpec(index, label, "stripes_warm", "test", seed=1, size=size, frames=frames,
+                                       camera=camera))
+        spec = VideoSpec(index, label, "stripes_warm", "test", seed=1, size=size, frames=frames, camera=camera,
+                         wander=1.5)
+        video = render_video(spec)
+        p = motion_parameters(spec)
+        wx, wy = wander_path(p, frames, spec.fps, 1.0)
+        ox, oy = camera_path(p, frames, spec.fps, 1.0)
+        wx, wy = wx - ox, wy - oy
+        half = (math.sqrt(2.0) * _OBJECT_SIZE * size * 1.2 * _ZOOM + 4) / 2 + 1  # the largest patch, half width
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+        seen = 0
+        for i in range(frames):
+            changed = np.abs(video[i].astype(int) - plain[i]).max(-1) > 0
+            near = (_torus_distance(xx, wx[i], size) <= half) & (_torus_distance(yy, wy[i], size) <= half)
+            assert not (changed & ~near).any(), (label, i)
+            seen += changed.sum() > 40
+        assert seen >= frames * 0.8, (label, seen)  # mostly visible (the object of the class may hide it)
+
+
+def test_wander_path_is_the_integral_of_a_course_that_changes_every_16_frames():
+    from vidssl.data.synthetic import wander_path
+
+    for i in range(6):
+        spec = VideoSpec(i, "orbit", "checker_cool", "train", seed=4, size=32, frames=64, wander=1.2)
+        p = motion_parameters(spec)
+        assert all(0.6 <= v <= 1.2 for v in p["wander_speeds"]) and 0 <= p["wander_offset"] <= 16
+        assert len(p["wander_speeds"]) == len(p["wander_headings"]) >= 64 / 16
+        x, y = wander_path(p, 64 * 50, 25.0 * 50, 0.5)  # 50x the frame rate, at half the reference size
+        # slow reference: step the position with the velocity of the segment each instant falls in
+        rx, ry, dt = [p["wander_x0"]], [p["wander_y0"]], 1.0 / 50
+        for k in range(1, 64 * 50):
+            t = (k - 0.5) * dt  # midpoint of the step
+            seg = 0 if t < p["wander_offset"] else 1 + int((t - p["wander_offset"]) // 16)
+            v = 0.5 * p["wander_speeds"][seg]
+            rx.append(rx[-1] + v * math.cos(p["wander_headings"][seg]) * dt)
+            ry.append(ry[-1] + v * math.sin(p["wander_headings"][seg]) * dt)
+        # a step that straddles a change of course is off by < v dt / 2 (0.006 px) per change
+        assert np.allclose(x, rx, atol=0.05) and np.allclose(y, ry, atol=0.05)
+        # the course really changes: the velocity differs between segments
+        assert len({round(h, 6) for h in p["wander_headings"]}) == len(p["wander_headings"])
+    # no wanderer: no wander draws, every other draw (the camera's too) unchanged
+    plain = motion_parameters(VideoSpec(3, "orbit", "checker_cool", "train", seed=0, size=32, frames=4, camera=1))
+    both = motion_parameters(VideoSpec(3, "orbit", "checker_cool", "train", seed=0, size=32, frames=4, camera=1,
+                                       wander=2))
+    assert not any(k.startswith("wander") for k in plain)
+    assert all(both[k] == v for k, v in plain.items())
+
+
+def test_wander_is_a_parameter_of_the_dataset(tmp_path):
+    out = make_synthetic(tmp_path / "d", videos=4, seed=2, size=16, frames=4, wander=1.0)
+    assert json.loads(out["info"].read_text())["params"]["wander"] == 1.0
+    first = read_frames(tmp_path / "d" / "videos/00001.mp4", range(4))
+    make_synthetic(tmp_path / "d", videos=4, seed=2, size=16, frames=4)  # another dataset: re-rendered
+    assert json.loads(out["info"].read_text())["params"]["wander"] == 0.0
+    assert not np.array_equal(read_frames(tmp_path / "d" / "videos/00001.mp4", range(4)), first)
+    for bad in (-1.0, 4.5):
+        with pytest.raises(SyntheticError, match="wander"):
+            video_specs(videos=10, wander=bad)
+
+
 def test_make_synthetic_writes_manifests_and_faithful_videos(tmp_path):
     out = make_synthetic(tmp_path / "d", videos=18, seed=4, size=32, frames=10)
     assert set(out) == {"train", "test", "train_appearance", "test_appearance", "info"}

@@ -14,6 +14,9 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--camera", type=float, default=0.0,
                    help="camera pan speed in px/frame at 64 px (0: still camera, the standard dataset)")
+    s.add_argument("--wander", type=float, default=0.0,
+                   help="speed in px/frame at 64 px of a distractor that changes course every 16 frames "
+                        "(0: none, the standard dataset)")
     s.set_defaults(func=run_synth)
 
     c = sub.add_parser("check-videos", help="decode every video of a manifest; list the bad ones (exit 1 if any)")
@@ -27,7 +30,7 @@ def add_parser(sub) -> None:
 def run_synth(args) -> int:
     from vidssl.data.synthetic import make_synthetic
 
-    kwargs = {"seed": args.seed, "camera": args.camera}
+    kwargs = {"seed": args.seed, "camera": args.camera, "wander": args.wander}
     if args.videos is not None:
         if args.videos < 2:
             print("vidssl data synth: --videos must be at least 2", file=sys.stderr)

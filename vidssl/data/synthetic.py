@@ -69,6 +69,16 @@ Every draw of the still-camera dataset is unchanged (the camera draws come last)
 frame 0 of a panning video is the still frame 0, except where a static distractor
 crosses the frame edge (the still frame wraps it around; the larger scene does not).
 
+Wandering distractor (``wander`` > 0, off by default): one more object, drawn from the
+same distribution as the moving one, drifts under it at ``wander`` x [0.5, 1] px/frame in
+a straight line that takes a new random speed and heading every 16 frames (25 fps;
+the first change at a random time), wrapping around the frame (:func:`wander_path`).
+Its course is shared by two crops of one 8 x 2-frame clip but not by clips of one video
+seconds apart, and it is not any class's motion over a video: the other nuisance of
+the temporal-persistency argument (an object or person passing by), without the
+camera's side effect of exposing the whole (persistent) scene to frame differences.
+The draws come after the camera's: ``wander`` = 0 leaves every other draw unchanged.
+
 Labels and scenes are assigned per split by crossing: the j-th video of a split
 gets class ``j % C`` and scene ``(j + j // lcm(C, A)) % A``, so classes are balanced
 (counts differ by at most one) and every (class, scene) pair is equally frequent
@@ -180,6 +190,9 @@ _RATE_JITTER = (0.8, 1.25)  # per-video factor on speeds, amplitudes and periods
 _CAMERA_SPEED = (0.5, 1.0)  # per-video factor on the ``camera`` pan speed
 _CAMERA_TURN = 1.0  # the pan direction turns by up to this many full turns per 64 frames
 _MAX_CAMERA = 4.0  # px/frame: faster pans are not a nuisance any more but the whole picture
+_WANDER_SPEED = (0.5, 1.0)  # per-segment factor on the ``wander`` speed
+_WANDER_SEGMENT = 16.0  # frames at 25 fps between the wanderer's changes of course (one 8 x 2 clip)
+_MAX_WANDER = 4.0  # px/frame
 _SUPERSAMPLE = 4  # sprites are drawn at 4x and area-averaged (anti-aliasing)
 
 
@@ -256,6 +269,7 @@ class VideoSpec:
     frames: int = 64
     fps: float = 25.0
     camera: float = 0.0  # camera pan speed (px/frame at 64 px, 25 fps); 0: a static camera
+    wander: float = 0.0  # speed of the wandering distractor (px/frame at 64 px, 25 fps); 0: none
 
     @property
     def name(self) -> str:
@@ -263,7 +277,7 @@ class VideoSpec:
 
 
 def _check_args(videos: int, size: int, frames: int, fps: float, classes: Sequence[str],
-                scenes: Sequence[str], test_fraction: float, camera: float = 0.0) -> None:
+                scenes: Sequence[str], test_fraction: float, camera: float = 0.0, wander: float = 0.0) -> None:
     if not isinstance(videos, (int, np.integer)) or videos < 2:
         raise SyntheticError(f"videos must be an integer >= 2 (one per split at least), got {videos!r}")
     if not isinstance(size, (int, np.integer)) or size < 16 or size % 2:
@@ -280,11 +294,13 @@ def _check_args(videos: int, size: int, frames: int, fps: float, classes: Sequen
         raise SyntheticError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     if not 0.0 <= camera <= _MAX_CAMERA:
         raise SyntheticError(f"camera must be a pan speed in [0, {_MAX_CAMERA:g}] px/frame, got {camera!r}")
+    if not 0.0 <= wander <= _MAX_WANDER:
+        raise SyntheticError(f"wander must be a speed in [0, {_MAX_WANDER:g}] px/frame, got {wander!r}")
 
 
 def video_specs(videos: int = 300, seed: int = 0, size: int = 64, frames: int = 64, fps: float = 25.0,
                 classes: Optional[Sequence[str]] = None, scenes: Optional[Sequence[str]] = None,
-                test_fraction: float = 0.3, camera: float = 0.0) -> list[VideoSpec]:
+                test_fraction: float = 0.3, camera: float = 0.0, wander: float = 0.0) -> list[VideoSpec]:
     """The videos of a dataset, train split first (indices ``0 .. n_train - 1``), then test.
 
     ``n_test = round(videos * test_fraction)`` (at least 1, at most ``videos - 1``).
@@ -294,7 +310,7 @@ def video_specs(videos: int = 300, seed: int = 0, size: int = 64, frames: int = 
     """
     classes = tuple(CLASSES if classes is None else classes)
     scenes = tuple(SCENES if scenes is None else scenes)
-    _check_args(videos, size, frames, fps, classes, scenes, test_fraction, camera)
+    _check_args(videos, size, frames, fps, classes, scenes, test_fraction, camera, wander)
     n_test = min(max(int(round(videos * test_fraction)), 1), videos - 1)
     n_train = videos - n_test
     c, a = len(classes), len(scenes)
@@ -308,7 +324,7 @@ def video_specs(videos: int = 300, seed: int = 0, size: int = 64, frames: int = 
         for k, j in enumerate(order):
             label, scene = pairs[j]
             specs.append(VideoSpec(start + k, label, scene, split, int(seed), int(size), int(frames), float(fps),
-                                   float(camera)))
+                                   float(camera), float(wander)))
         start += n
     return specs
 
@@ -447,7 +463,7 @@ def motion_parameters(spec: VideoSpec) -> dict:
     Draw order is fixed (background, object, distractors, motion) so that each video
     depends only on ``(seed, index)`` and its class and scene.
     """
-    return _draw(spec)[2]
+    return _draw(spec)[3]
 
 
 def _camera_margin(spec: VideoSpec) -> int:
@@ -482,7 +498,34 @@ def _draw(spec: VideoSpec):
         p["camera_speed"] = float(spec.camera * rng.uniform(*_CAMERA_SPEED))
         p["camera_angle0"] = float(rng.uniform(0, 2 * np.pi))
         p["camera_turn"] = float(rng.uniform(-1, 1) * _CAMERA_TURN * 2 * np.pi / 64)  # rad/frame at 25 fps
-    return bg, sprite, p, px
+    wanderer = None
+    if spec.wander > 0:  # drawn after the camera: neither changes the other's draws
+        wanderer = _sprite(rng, size, _OBJECT_SIZE * size * rng.uniform(0.8, 1.2))
+        segments = int(math.ceil((spec.frames - 1) * (_REF_FPS / spec.fps) / _WANDER_SEGMENT)) + 1
+        p["wander_x0"], p["wander_y0"] = (float(v) for v in rng.uniform(0, size, 2))
+        p["wander_angle"], p["wander_scale"] = float(rng.uniform(0, 360)), _static_scale(rng)
+        p["wander_offset"] = float(rng.uniform(0, _WANDER_SEGMENT))  # where the first segment ends
+        p["wander_speeds"] = [float(v) for v in spec.wander * rng.uniform(*_WANDER_SPEED, segments)]
+        p["wander_headings"] = [float(v) for v in rng.uniform(0, 2 * np.pi, segments)]
+    return bg, sprite, wanderer, p, px
+
+
+def wander_path(p: dict, frames: int, fps: float, px: float):
+    """Per-frame centre (x, y) of the wandering distractor, each float64 [T] in px.
+
+    Its velocity is piecewise constant: segment k (time in frames at 25 fps, segment 0
+    ending at ``wander_offset``, the others ``_WANDER_SEGMENT`` long) moves at
+    ``wander_speeds[k]`` in the direction ``wander_headings[k]``; the centre is the
+    integral of that velocity from the start point (it wraps around the frame when pasted).
+    """
+    t = np.arange(frames, dtype=np.float64) * (_REF_FPS / fps)
+    speeds, headings = np.asarray(p["wander_speeds"]) * px, np.asarray(p["wander_headings"])
+    ends = p["wander_offset"] + _WANDER_SEGMENT * np.arange(len(speeds), dtype=np.float64)
+    starts = np.concatenate([[0.0], ends[:-1]])
+    ends[-1] = np.inf  # the last segment lasts to the end of the video
+    inside = np.clip(np.minimum(t[:, None], ends[None]) - starts[None], 0.0, None)  # [T, segments]
+    return (p["wander_x0"] + inside @ (speeds * np.cos(headings)),
+            p["wander_y0"] + inside @ (speeds * np.sin(headings)))
 
 
 def camera_path(p: dict, frames: int, fps: float, px: float):
@@ -537,8 +580,10 @@ def render_video(spec: VideoSpec) -> np.ndarray:
         raise SyntheticError(f"unknown motion class {spec.label!r} (allowed: {', '.join(CLASSES)})")
     if spec.scene not in SCENES:
         raise SyntheticError(f"unknown scene {spec.scene!r} (allowed: {', '.join(SCENES)})")
-    bg, sprite, p, px = _draw(spec)
+    bg, sprite, wanderer, p, px = _draw(spec)
     x, y, angle, scale = _trajectory(p, spec.frames, spec.fps, px)
+    if wanderer is not None:
+        wx, wy = wander_path(p, spec.frames, spec.fps, px)
     out = np.empty((spec.frames, spec.size, spec.size, 3), np.float32)
     margin = (bg.shape[0] - spec.size) // 2  # room that _draw left for the pan (0: still camera)
     if margin:  # the frame is a window onto the larger background, moved by the camera path
@@ -546,6 +591,8 @@ def render_video(spec: VideoSpec) -> np.ndarray:
 
         ox, oy = camera_path(p, spec.frames, spec.fps, px)
         x, y = x - ox, y - oy  # the object lives in the scene: the pan moves it too
+        if wanderer is not None:
+            wx, wy = wx - ox, wy - oy
         for i in range(spec.frames):
             window = np.float32([[1, 0, margin + ox[i]], [0, 1, margin + oy[i]]])
             out[i] = cv2.warpAffine(bg, window, (spec.size, spec.size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
@@ -554,6 +601,11 @@ def render_video(spec: VideoSpec) -> np.ndarray:
         out[:] = bg * 255.0
     sprite = sprite * 255.0  # premultiplied colour in grey levels; alpha channel rescaled below
     sprite[..., 3] /= 255.0
+    if wanderer is not None:  # under the moving object: the object of the class stays whole
+        wanderer = wanderer * 255.0
+        wanderer[..., 3] /= 255.0
+        for i in range(spec.frames):
+            _paste(out[i], wanderer, p["wander_angle"], p["wander_scale"], wx[i], wy[i])
     for i in range(spec.frames):
         _paste(out[i], sprite, angle[i], scale[i], x[i], y[i])
     np.clip(out + 0.5, 0, 255, out=out)
@@ -570,10 +622,11 @@ def _render_and_write(args) -> str:
     return str(path)
 
 
-def _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf, camera) -> dict:
+def _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf, camera, wander) -> dict:
     return {"format": FORMAT_VERSION, "videos": int(videos), "seed": int(seed), "size": int(size),
             "frames": int(frames), "fps": float(fps), "classes": list(classes), "scenes": list(scenes),
-            "test_fraction": float(test_fraction), "crf": int(crf), "camera": float(camera)}
+            "test_fraction": float(test_fraction), "crf": int(crf), "camera": float(camera),
+            "wander": float(wander)}
 
 
 def _outputs(root: Path) -> dict[str, Path]:
@@ -598,7 +651,8 @@ def _write_text(path: Path, text: str) -> None:
 def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0, size: int = 64,
                    frames: int = 64, fps: float = 25.0, classes: Optional[Sequence[str]] = None,
                    scenes: Optional[Sequence[str]] = None, test_fraction: float = 0.3, crf: int = 18,
-                   workers: int = 1, progress: bool = False, camera: float = 0.0) -> dict[str, Path]:
+                   workers: int = 1, progress: bool = False, camera: float = 0.0,
+                   wander: float = 0.0) -> dict[str, Path]:
     """Render the built-in dataset into ``out_dir`` (see the module docstring).
 
     ``videos`` in total (``round(videos * test_fraction)`` of them in the test split),
@@ -606,7 +660,9 @@ def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0,
     restrict the motion classes / appearance factors (default: all of
     :data:`CLASSES` / :data:`SCENES`); ``camera`` > 0 pans the camera at that speed
     (px/frame at 64 px and 25 fps, see "Camera motion" in the module docstring; 0, the
-    default, is the standard still-camera dataset); ``crf`` is the H.264 quality (18: decoded
+    default, is the standard still-camera dataset); ``wander`` > 0 adds a distractor that
+    changes course every 16 frames at about that speed ("Wandering distractor"; 0, the
+    default, has none); ``crf`` is the H.264 quality (18: decoded
     frames within a few grey levels of the rendered ones); ``workers`` > 1 renders in
     that many processes.
 
@@ -617,12 +673,12 @@ def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0,
 
     classes = tuple(CLASSES if classes is None else classes)
     scenes = tuple(SCENES if scenes is None else scenes)
-    specs = video_specs(videos, seed, size, frames, fps, classes, scenes, test_fraction, camera)
+    specs = video_specs(videos, seed, size, frames, fps, classes, scenes, test_fraction, camera, wander)
     if not isinstance(workers, (int, np.integer)) or workers < 1:
         raise SyntheticError(f"workers must be a positive integer, got {workers!r}")
     root = Path(out_dir)
     outputs = _outputs(root)
-    params = _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf, camera)
+    params = _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf, camera, wander)
     info = _read_json(outputs["info"])
     if (info is not None and info.get("params") == params and all(p.is_file() for p in outputs.values())
             and all((root / s.name).is_file() for s in specs)):
