@@ -56,6 +56,13 @@ def probe(checkpoint: str, train_csv: str, test_csv: str, column: str, recipe: s
                     recipe=recipe)["top1"]
 
 
+def persistence(checkpoint: str, train_csv: str, test_csv: str, recipe: str | None = None,
+                overrides: list[str] = ()) -> float:
+    """Share of test clips whose nearest other clip is of the same video (vidssl.eval.persistence)."""
+    return evaluate("persistence", checkpoint, train_csv, test_csv, list(overrides), progress=False,
+                    recipe=recipe)["persistence_top1"]
+
+
 def cell(values: list[float]) -> str:
     """One seed: the value; several: mean +- standard deviation over the seeds."""
     if len(values) == 1:
@@ -112,6 +119,7 @@ def main() -> None:
         summary = json.loads((Path(run_dir) / "summary.json").read_text())
         seconds[f"{key}_seed{seed}"] = summary["seconds"]
         results[seed][key] = {name: probe(ckpt, train_csv, test_csv, col) for name, col in columns}
+        results[seed][key]["persistence"] = persistence(ckpt, train_csv, test_csv)
         print(f"[rho] seed {seed} {key}: " + ", ".join(f"{k} {v:.3f}" for k, v in results[seed][key].items())
               + f"  (train {summary['seconds']:.0f} s, eval {time.time() - t0 - t_train:.0f} s)",
               flush=True)
@@ -120,6 +128,8 @@ def main() -> None:
         if not args.no_baselines:
             results[seed]["random"] = {name: probe("random", train_csv, test_csv, col, recipe="supervised_tiny",
                                                    overrides=[f"train.seed={seed}"]) for name, col in columns}
+            results[seed]["random"]["persistence"] = persistence("random", train_csv, test_csv, "supervised_tiny",
+                                                                 [f"train.seed={seed}"])
             print(f"[rho] seed {seed} random init: {results[seed]['random']}", flush=True)
         for rho in rhos:  # rho-major, in the order given: e.g. --rhos 2,1,3 gets the central pairs first
             for m in methods:
@@ -132,11 +142,14 @@ def main() -> None:
         return [results[seed][key][name] for seed in seeds]
 
     paired = 1 in rhos and 2 in rhos and len(seeds) > 1
-    print(f"\nLinear probe top-1 on the built-in test videos (frozen 3D R-18 width 16; seeds {seeds}"
+    print(f"\nFrozen 3D R-18 width 16 on the built-in test videos (seeds {seeds}"
           f"{'; camera ' + str(args.camera) if args.camera > 0 else ''}"
           f"{'; wander ' + str(args.wander) if args.wander > 0 else ''}; {time.time() - start:.0f} s in all)")
-    for name, _ in columns:
-        print(f"\n{name} labels")
+    tables = [(name, f"{name} labels: linear probe top-1") for name, _ in columns]
+    tables.append(("persistence", "temporal persistence: share of test clips (4 a video) whose nearest other clip "
+                                  "is of the same video; chance 3 / (4 N - 1), 0.008 for N = 90)"))
+    for name, title in tables:
+        print(f"\n{title}")
         extra = " rho=2 - rho=1 per seed |" if paired else ""
         print("| method | " + " | ".join(f"rho={r}" for r in rhos) + " |" + extra)
         print("|---|" + "---|" * (len(rhos) + bool(paired)))

@@ -47,6 +47,13 @@ def test_train_supervised_then_eval_json(tiny_data, tmp_path, capsys):
         metrics = json.loads(out_json.read_text())
         assert 0.0 <= metrics["top1"] <= 1.0 and metrics["views"] >= 1
         assert metrics["num_test"] == sum(1 for _ in open(tiny_data / "test.csv")) - 1
+    out_json = tmp_path / "persistence.json"  # label-free: clips of one video vs clips of others
+    assert main(["eval", "persistence", "--checkpoint", str(run), "--train", str(tiny_data / "train.csv"),
+                 "--test", str(tiny_data / "test.csv"), "--json", str(out_json), "--quiet", "eval.cache=false",
+                 "data.test_clips=3"]) == 0
+    metrics = json.loads(out_json.read_text())
+    assert metrics["clips"] == 3 and 0.0 <= metrics["persistence_top1"] <= 1.0
+    assert metrics["persistence_chance"] == pytest.approx(2 / (3 * metrics["num_test"] - 1))
 
 
 def test_empty_manifest_fails_at_start(tmp_path, capsys):

@@ -108,6 +108,62 @@ def test_recall_at_k_by_hand():
     assert r[4] == pytest.approx(1.0)
 
 
+def _slow_persistence(clips: torch.Tensor) -> dict:
+    """Loop reference of vidssl.eval.persistence.persistence_metrics."""
+    n, c, _ = clips.shape
+    items = [(i, j) for i in range(n) for j in range(c)]
+    hits, within, between = 0, [], []
+    for a, (i, j) in enumerate(items):
+        best, best_video = -2.0, None
+        for b, (k, m) in enumerate(items):
+            if a == b:
+                continue
+            s = float(clips[i, j] @ clips[k, m])
+            (within if i == k else between).append(s)
+            if s > best:
+                best, best_video = s, k
+        hits += best_video == i
+    return {"persistence_top1": hits / len(items), "within_cos": sum(within) / len(within),
+            "between_cos": sum(between) / len(between)}
+
+
+@pytest.mark.parametrize("n,c,d", [(2, 2, 3), (5, 3, 8), (7, 4, 16)])
+def test_persistence_matches_a_loop_reference(n, c, d):
+    from vidssl.eval.persistence import persistence_metrics
+
+    g = torch.Generator().manual_seed(n * 100 + c)
+    centres = torch.randn(n, 1, d, generator=g)
+    clips = F.normalize(centres + 0.8 * torch.randn(n, c, d, generator=g), dim=-1)
+    got, ref = persistence_metrics(clips), _slow_persistence(clips)
+    for key, value in ref.items():
+        assert got[key] == pytest.approx(value, abs=1e-5), key
+    assert got["persistence_gap"] == pytest.approx(ref["within_cos"] - ref["between_cos"], abs=1e-5)
+    assert got["persistence_chance"] == pytest.approx((c - 1) / (n * c - 1))
+
+
+def test_persistence_invariants():
+    from vidssl.config import ConfigError
+    from vidssl.eval.persistence import clip_features, persistence_metrics
+
+    g = torch.Generator().manual_seed(0)
+    # every clip of a video the same: perfectly persistent
+    same = F.normalize(torch.randn(30, 1, 32, generator=g), dim=-1).expand(30, 4, 32)
+    m = persistence_metrics(same)
+    assert m["persistence_top1"] == 1.0 and m["within_cos"] == pytest.approx(1.0) and m["persistence_gap"] > 0.5
+    # no video structure: near chance (3 / 799), and no gap
+    noise = F.normalize(torch.randn(200, 4, 64, generator=g), dim=-1)
+    m = persistence_metrics(noise)
+    assert m["persistence_top1"] < 0.03 and abs(m["persistence_gap"]) < 0.01
+    # views are clip-major: the crops of one clip are averaged, clips are kept apart
+    views = torch.tensor([[[1.0, 0.0], [1.0, 0.2], [0.0, 1.0], [0.2, 1.0]]])  # 2 clips x 2 crops
+    clips = clip_features(views, crops=2)
+    assert clips.shape == (1, 2, 2) and clips[0, 0, 0] > 0.9 and clips[0, 1, 1] > 0.9
+    with pytest.raises(ConfigError, match="test_clips"):
+        persistence_metrics(noise[:, :1])
+    with pytest.raises(ConfigError, match="crops"):
+        clip_features(torch.zeros(2, 5, 3), crops=3)
+
+
 def test_fewshot_support_draws_exactly_k_per_class_from_training_only():
     import numpy as np
 

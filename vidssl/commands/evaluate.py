@@ -17,6 +17,7 @@ PROTOCOLS = {
     "finetune": "vidssl.eval.finetune",
     "fewshot": "vidssl.eval.fewshot",
     "retrieval": "vidssl.eval.retrieval",
+    "persistence": "vidssl.eval.persistence",
 }
 
 
