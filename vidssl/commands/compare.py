@@ -24,6 +24,7 @@ COLUMNS = {
     "retrieval": [("recall@1", "R@1"), ("recall@5", "R@5")],
     "fewshot": [("1shot", "1-shot"), ("5shot", "5-shot"), ("frac0.05", "5 % labels"), ("all", "all labels")],
     "finetune": [("top1", "finetune top1"), ("clip_top1", "finetune clip top1")],
+    "persistence": [("persistence_top1", "persistence"), ("persistence_gap", "persistence gap")],
 }
 DEFAULT_EVALS = ("linear", "knn", "retrieval")
 
