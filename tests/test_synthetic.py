@@ -214,17 +214,17 @@ def test_camera_path_is_the_integral_of_a_turning_constant_speed_pan():
     assert all(moving[k] == v for k, v in still.items())
 
 
-def test_camera_is_a_parameter_of_the_dataset(tmp_path):
-    out = make_synthetic(tmp_path / "d", videos=4, seed=2, size=16, frames=4, camera=0.5)
-    info = json.loads(out["info"].read_text())
-    assert info["params"]["camera"] == 0.5
+@pytest.mark.parametrize("key,value,bad", [("camera", 0.5, (-0.1, 5.0)), ("wander", 1.0, (-1.0, 4.5))])
+def test_a_nuisance_is_a_parameter_of_the_dataset(tmp_path, key, value, bad):
+    out = make_synthetic(tmp_path / "d", videos=4, seed=2, size=16, frames=4, **{key: value})
+    assert json.loads(out["info"].read_text())["params"][key] == value
     first = read_frames(tmp_path / "d" / "videos/00001.mp4", range(4))
     make_synthetic(tmp_path / "d", videos=4, seed=2, size=16, frames=4)  # another dataset: re-rendered
-    assert json.loads(out["info"].read_text())["params"]["camera"] == 0.0
+    assert json.loads(out["info"].read_text())["params"][key] == 0.0
     assert not np.array_equal(read_frames(tmp_path / "d" / "videos/00001.mp4", range(4)), first)
-    for bad in (-0.1, 5.0):
-        with pytest.raises(SyntheticError, match="camera"):
-            video_specs(videos=10, camera=bad)
+    for v in bad:
+        with pytest.raises(SyntheticError, match=key):
+            video_specs(videos=10, **{key: v})
 
 
 # ----------------------------------------------------------------------------- wandering distractor
@@ -291,18 +291,6 @@ def test_wander_path_is_the_integral_of_a_course_that_changes_every_16_frames():
                                        wander=2))
     assert not any(k.startswith("wander") for k in plain)
     assert all(both[k] == v for k, v in plain.items())
-
-
-def test_wander_is_a_parameter_of_the_dataset(tmp_path):
-    out = make_synthetic(tmp_path / "d", videos=4, seed=2, size=16, frames=4, wander=1.0)
-    assert json.loads(out["info"].read_text())["params"]["wander"] == 1.0
-    first = read_frames(tmp_path / "d" / "videos/00001.mp4", range(4))
-    make_synthetic(tmp_path / "d", videos=4, seed=2, size=16, frames=4)  # another dataset: re-rendered
-    assert json.loads(out["info"].read_text())["params"]["wander"] == 0.0
-    assert not np.array_equal(read_frames(tmp_path / "d" / "videos/00001.mp4", range(4)), first)
-    for bad in (-1.0, 4.5):
-        with pytest.raises(SyntheticError, match="wander"):
-            video_specs(videos=10, wander=bad)
 
 
 def test_make_synthetic_writes_manifests_and_faithful_videos(tmp_path):
