@@ -7,7 +7,9 @@ linear probe (``vidssl eval linear``) on the motion labels of the test videos. r
 is the paper's row of two crops of the same clip (``data.views=2 data.t_max=0``);
 rho >= 2 samples the clips anywhere in the video (``data.views=rho``, global
 sampling). The same backbone with random weights and the supervised baseline
-(``supervised_tiny``) are the reference rows. One table, one run.
+(``supervised_tiny``) are the reference rows. One table, one run; a second table gives
+the temporal persistence of each encoder (``vidssl eval persistence``: the share of test
+clips whose nearest other clip is of the same video), what rho >= 2 is meant to raise.
 
     python benchmarks/bench_rho_methods.py [--methods moco,simclr,byol,swav] [--rhos 1,2,3]
         [--epochs N] [--seeds 0,1] [--out /tmp/vidssl_rho] [--appearance] [--camera 0.75] [--wander 1.5]
