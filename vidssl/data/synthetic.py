@@ -574,6 +574,13 @@ def _trajectory(p: dict, frames: int, fps: float, px: float):
     return x, y, angle, scale
 
 
+def _in_grey_levels(sprite: np.ndarray) -> np.ndarray:
+    """A sprite's premultiplied colour scaled to grey levels (0-255); alpha stays in [0, 1]."""
+    out = sprite * 255.0
+    out[..., 3] = sprite[..., 3]
+    return out
+
+
 def render_video(spec: VideoSpec) -> np.ndarray:
     """The frames of ``spec``: uint8 ``[frames, size, size, 3]`` RGB (before encoding)."""
     if spec.label not in CLASSES:
@@ -599,13 +606,11 @@ def render_video(spec: VideoSpec) -> np.ndarray:
                                     borderMode=cv2.BORDER_REFLECT) * 255.0
     else:
         out[:] = bg * 255.0
-    sprite = sprite * 255.0  # premultiplied colour in grey levels; alpha channel rescaled below
-    sprite[..., 3] /= 255.0
     if wanderer is not None:  # under the moving object: the object of the class stays whole
-        wanderer = wanderer * 255.0
-        wanderer[..., 3] /= 255.0
+        wanderer = _in_grey_levels(wanderer)
         for i in range(spec.frames):
             _paste(out[i], wanderer, p["wander_angle"], p["wander_scale"], wx[i], wy[i])
+    sprite = _in_grey_levels(sprite)
     for i in range(spec.frames):
         _paste(out[i], sprite, angle[i], scale[i], x[i], y[i])
     np.clip(out + 0.5, 0, 255, out=out)
