@@ -35,22 +35,31 @@ def clip_features(features: torch.Tensor, crops: int) -> torch.Tensor:
     return F.normalize(F.normalize(features, dim=-1).view(n, v // crops, crops, d).mean(2), dim=-1)
 
 
-def persistence_metrics(clips: torch.Tensor) -> dict[str, float]:
-    """clips: unit features [N, C, D] of C clips of each of N videos (N, C >= 2)."""
+def persistence_metrics(clips: torch.Tensor, chunk: int = 4096) -> dict[str, float]:
+    """clips: unit features [N, C, D] of C clips of each of N videos (N, C >= 2).
+
+    Memory stays O(chunk x N C): the nearest neighbours are found ``chunk`` clips at a
+    time, and the mean similarities come from sums of vectors (the sum of all pairwise
+    dot products of a set is the squared norm of its sum), not from the N C x N C matrix.
+    """
     n, c, _ = clips.shape
     if n < 2 or c < 2:
         raise ConfigError(f"persistence needs at least 2 videos of at least 2 clips each (got {n} x {c}); "
                           "set data.test_clips >= 2")
-    flat = clips.reshape(n * c, -1)
-    sims = flat @ flat.T  # [NC, NC]
+    flat = clips.reshape(n * c, -1).double()
     video = torch.arange(n).repeat_interleave(c)
-    same = video[:, None] == video[None, :]
-    sims.fill_diagonal_(float("-inf"))  # a clip is not its own neighbour
-    top1 = same[torch.arange(n * c), sims.argmax(1)].float().mean().item()
-    off_diagonal = ~torch.eye(n * c, dtype=torch.bool)
-    within = sims[same & off_diagonal].mean().item()
-    between = sims[~same].mean().item()
-    return {"persistence_top1": top1, "persistence_chance": (c - 1) / (n * c - 1),
+    hits = 0
+    for start in range(0, n * c, chunk):
+        sims = flat[start:start + chunk] @ flat.T  # [chunk, NC]
+        rows = torch.arange(sims.shape[0])
+        sims[rows, start + rows] = float("-inf")  # a clip is not its own neighbour
+        hits += int((video[sims.argmax(1)] == video[start:start + sims.shape[0]]).sum())
+    self_sims = (flat * flat).sum(-1).sum()  # the diagonal (N C for unit vectors)
+    all_pairs = flat.sum(0).square().sum() - self_sims
+    within_pairs = flat.view(n, c, -1).sum(1).square().sum() - self_sims
+    within = (within_pairs / (n * c * (c - 1))).item()
+    between = ((all_pairs - within_pairs) / (n * c * (n - 1) * c)).item()
+    return {"persistence_top1": hits / (n * c), "persistence_chance": (c - 1) / (n * c - 1),
             "within_cos": within, "between_cos": between, "persistence_gap": within - between}
 
 
