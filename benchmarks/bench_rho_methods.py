@@ -37,11 +37,12 @@ from pathlib import Path
 
 import torch
 
-from vidssl.commands.evaluate import evaluate
+from vidssl.commands.evaluate import evaluate_context, resolve_checkpoint
 from vidssl.config import load_config
 from vidssl.data.builtin import resolve_builtin
 from vidssl.data.synthetic import make_synthetic
 from vidssl.engine.trainer import train
+from vidssl.eval.features import make_context
 
 METHODS = ["moco", "simclr", "byol", "swav"]
 NAMES = {"moco": "rho-MoCo", "simclr": "rho-SimCLR", "byol": "rho-BYOL", "swav": "rho-SwAV"}
@@ -52,17 +53,18 @@ def rho_overrides(rho: int) -> list[str]:
     return ["data.views=2", "data.t_max=0"] if rho == 1 else [f"data.views={rho}", "data.t_max=null"]
 
 
-def probe(checkpoint: str, train_csv: str, test_csv: str, column: str, recipe: str | None = None,
-          overrides: list[str] = ()) -> float:
-    return evaluate("linear", checkpoint, train_csv, test_csv, list(overrides), column, progress=False,
-                    recipe=recipe)["top1"]
-
-
-def persistence(checkpoint: str, train_csv: str, test_csv: str, recipe: str | None = None,
-                overrides: list[str] = ()) -> float:
-    """Share of test clips whose nearest other clip is of the same video (vidssl.eval.persistence)."""
-    return evaluate("persistence", checkpoint, train_csv, test_csv, list(overrides), progress=False,
-                    recipe=recipe)["persistence_top1"]
+def measure(checkpoint: str, train_csv: str, test_csv: str, columns, recipe: str | None = None,
+            overrides: list[str] = ()) -> dict[str, float]:
+    """Linear-probe top-1 per label column, and the temporal persistence of the test clips
+    (``vidssl eval persistence``; label-free, so it shares the first column's features)."""
+    out = {}
+    for i, (name, column) in enumerate(columns):
+        ctx = make_context(resolve_checkpoint(checkpoint), train_csv, test_csv, list(overrides), column,
+                           progress=False, recipe=recipe)
+        out[name] = evaluate_context("linear", ctx)["top1"]
+        if i == 0:
+            persistence = evaluate_context("persistence", ctx)["persistence_top1"]
+    return {**out, "persistence": persistence}
 
 
 def cell(values: list[float]) -> str:
@@ -120,18 +122,15 @@ def main() -> None:
         ckpt = str(Path(run_dir) / "checkpoints" / "last.pt")
         summary = json.loads((Path(run_dir) / "summary.json").read_text())
         seconds[f"{key}_seed{seed}"] = summary["seconds"]
-        results[seed][key] = {name: probe(ckpt, train_csv, test_csv, col) for name, col in columns}
-        results[seed][key]["persistence"] = persistence(ckpt, train_csv, test_csv)
+        results[seed][key] = measure(ckpt, train_csv, test_csv, columns)
         print(f"[rho] seed {seed} {key}: " + ", ".join(f"{k} {v:.3f}" for k, v in results[seed][key].items())
               + f"  (train {summary['seconds']:.0f} s, eval {time.time() - t0 - t_train:.0f} s)",
               flush=True)
 
     for seed in seeds:
         if not args.no_baselines:
-            results[seed]["random"] = {name: probe("random", train_csv, test_csv, col, recipe="supervised_tiny",
-                                                   overrides=[f"train.seed={seed}"]) for name, col in columns}
-            results[seed]["random"]["persistence"] = persistence("random", train_csv, test_csv, "supervised_tiny",
-                                                                 [f"train.seed={seed}"])
+            results[seed]["random"] = measure("random", train_csv, test_csv, columns, "supervised_tiny",
+                                              [f"train.seed={seed}"])
             print(f"[rho] seed {seed} random init: {results[seed]['random']}", flush=True)
         for rho in rhos:  # rho-major, in the order given: e.g. --rhos 2,1,3 gets the central pairs first
             for m in methods:
