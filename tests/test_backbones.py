@@ -6,7 +6,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vidssl.models import BACKBONES, MLP, BackboneError, backbone_options, build_backbone
+from vidssl.errors import BackboneError
+from vidssl.models import BACKBONES, MLP, backbone_options, build_backbone
 
 CONTRACT_NAMES = ["r3d18", "r3d34", "r2plus1d18", "slow_r18", "slow_r50", "resnet2d18"]
 # feat_dim at width w: 8w for basic-block nets, 32w for the R-50 bottleneck net

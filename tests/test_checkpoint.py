@@ -8,8 +8,15 @@ import pytest
 import torch
 
 from vidssl.config import Config
-from vidssl.engine.checkpoint import (FORMAT, CheckpointError, check_compatible, load_checkpoint, rng_state,
-                                      save_checkpoint, set_rng_state)
+from vidssl.engine.checkpoint import (
+    FORMAT,
+    check_compatible,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from vidssl.errors import CheckpointError
 
 
 def _ckpt(**kw):

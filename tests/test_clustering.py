@@ -6,9 +6,9 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from vidssl.errors import ClusteringError
 from vidssl.methods import clustering
-from vidssl.methods.clustering import (ClusteringError, cluster_features, cluster_metrics, kmeans, kmeans_torch,
-                                       scaled_num_clusters)
+from vidssl.methods.clustering import cluster_features, cluster_metrics, kmeans, kmeans_torch, scaled_num_clusters
 
 
 def blobs(n_per=40, k=5, d=8, seed=0, spread=0.05):

@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from vidssl.cli import main
-from vidssl.config import (PACKAGED_CONFIGS, ConfigError, apply_overrides, build_config, dump_config,
-                           load_config, parse_override)
+from vidssl.config import PACKAGED_CONFIGS, apply_overrides, build_config, dump_config, load_config, parse_override
+from vidssl.errors import ConfigError
 
 
 def test_defaults_follow_the_large_scale_study():

@@ -18,8 +18,9 @@ import torch
 from vidssl.config import DataConfig
 from vidssl.data import datasets
 from vidssl.data.check import check_videos
-from vidssl.data.datasets import EpochSampler, NoDecodableVideoError, VideoDataset, build_loader, collate, sample_seed
+from vidssl.data.datasets import EpochSampler, VideoDataset, build_loader, collate, sample_seed
 from vidssl.data.manifests import Manifest
+from vidssl.errors import NoDecodableVideoError
 
 NF, HW = 20, 16  # frames per test video, frame size
 

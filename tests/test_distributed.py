@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from vidssl.engine import distributed as dist
+from vidssl import distributed as dist
 from vidssl.engine.checkpoint import load_checkpoint
 
 WORLD = 2

@@ -3,7 +3,6 @@ hand-computed examples."""
 import math
 
 import pytest
-
 import torch
 import torch.nn.functional as F
 
@@ -143,7 +142,7 @@ def test_persistence_matches_a_loop_reference(n, c, d):
 
 
 def test_persistence_invariants():
-    from vidssl.config import ConfigError
+    from vidssl.errors import ConfigError
     from vidssl.eval.persistence import clip_features, persistence_metrics
 
     g = torch.Generator().manual_seed(0)
@@ -237,8 +236,9 @@ def test_knn_reports_clip_and_video_level():
 
 
 def test_view_presets_set_test_clips_and_crops():
-    from vidssl.config import ConfigError, load_config
-    from vidssl.eval.multiview import apply_view_preset, parse_views
+    from vidssl.config import load_config, parse_views
+    from vidssl.errors import ConfigError
+    from vidssl.eval.multiview import apply_view_preset
 
     assert parse_views("10x3") == (10, 3) and parse_views("5x1") == (5, 1) and parse_views(None) is None
     cfg = apply_view_preset(load_config(None, ["eval.views=10x3", "data.test_clips=2"]))
@@ -251,7 +251,8 @@ def test_view_presets_set_test_clips_and_crops():
 
 
 def test_new_eval_keys_are_checked():
-    from vidssl.config import ConfigError, load_config
+    from vidssl.config import load_config
+    from vidssl.errors import ConfigError
 
     for item, key in [("eval.label_fraction=0", "label_fraction"), ("eval.label_fraction=1.5", "label_fraction"),
                       ("eval.fewshot_fractions=[0.05, 2]", "fewshot_fractions"),

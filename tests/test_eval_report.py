@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vidssl.cli import main
-from vidssl.config import ConfigError
+from vidssl.errors import ConfigError
 from vidssl.viz.report import build_rows, group_runs, mean_std, render_html
 
 TINY = ["model.width=4", "data.num_frames=4", "data.stride=2", "data.crop_size=24", "data.test_short_side=28",

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from vidssl.cli import main
-from vidssl.idt.camera import BoxFileError, box_mask, load_boxes
-from vidssl.idt.extract import ShardError, descriptor_file, parse_shard, shard_indices
+from vidssl.errors import BoxFileError, ShardError
+from vidssl.idt.camera import box_mask, load_boxes
+from vidssl.idt.extract import descriptor_file, parse_shard, shard_indices
 
 
 def write_video(path, frames):

@@ -5,10 +5,11 @@ import cv2
 import numpy as np
 import pytest
 
+from vidssl.errors import IDTOptionError
 from vidssl.idt.descriptors import frame_descriptors, integral_histograms, orientation_histogram, pool_time
-from vidssl.idt.options import IDTOptions, IDTOptionError
-from vidssl.idt.trajectories import dense_sample, finish_tracks
 from vidssl.idt.flow import pyramid_scales
+from vidssl.idt.options import IDTOptions
+from vidssl.idt.trajectories import dense_sample, finish_tracks
 
 
 def slow_hist(dx, dy, nbins, hof=False, min_flow=0.4):

@@ -4,7 +4,8 @@ import warnings
 import numpy as np
 import pytest
 
-from vidssl.idt.fisher import FisherConfig, FisherModel, FisherModelError, FisherStats, GMMBlock, power_l2
+from vidssl.errors import FisherModelError
+from vidssl.idt.fisher import FisherConfig, FisherModel, FisherStats, GMMBlock, power_l2
 from vidssl.idt.options import IDTOptions
 from vidssl.idt.sketch import CountSketch
 

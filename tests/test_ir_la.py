@@ -7,11 +7,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vidssl.config import ConfigError, load_config
+from vidssl.config import load_config
+from vidssl.errors import ConfigError, LALossError
 from vidssl.losses.ir_nce import NCEIRLoss, nce_ir_loss, softmax_ir_loss
-from vidssl.losses.local_aggregation import LALossError, local_aggregation_loss
-from vidssl.methods import ir, la
+from vidssl.losses.local_aggregation import local_aggregation_loss
 from vidssl.methods.base import Progress
+from vidssl.registry import method_class, method_config_class
 
 
 def unit(*shape, seed=0):
@@ -211,11 +212,11 @@ def fake_batch(index, views=1, seed=0):
 
 def make(module, n=20, **kw):
     torch.manual_seed(0)
-    return module.Method(module.Config(**kw), FakeBackbone(), num_samples=n, num_classes=0)
+    return method_class(module)(method_config_class(module)(**kw), FakeBackbone(), num_samples=n, num_classes=0)
 
 
 def test_ir_method_loss_embedding_and_bank_update():
-    method = make(ir, n=20)
+    method = make("ir", n=20)
     assert method.ir_mode == "softmax"  # N <= 4096: the exact softmax
     batch = fake_batch([3, 7, 11])
     old = method.memory_bank.bank.clone()
@@ -235,8 +236,8 @@ def test_ir_method_loss_embedding_and_bank_update():
 
 
 def test_ir_method_nce_and_views():
-    method = make(ir, n=5000)
-    assert method.ir_mode == "nce" and make(ir, n=20, loss="nce").ir_mode == "nce"
+    method = make("ir", n=5000)
+    assert method.ir_mode == "nce" and make("ir", n=20, loss="nce").ir_mode == "nce"
     out = method(fake_batch([1, 2], views=3))
     assert math.isfinite(out["loss"].item()) and math.isfinite(out["logs"]["log_z"])
     index, v = method._pending
@@ -248,7 +249,7 @@ def test_ir_method_nce_and_views():
 
 
 def test_la_method_clusters_every_epoch_and_keeps_labels_in_state():
-    method = make(la, n=40, num_clusters=4, background_neighbors=16, kmeans_backend="torch")
+    method = make("la", n=40, num_clusters=4, background_neighbors=16, kmeans_backend="torch")
     keys = method.state_dict().keys()
     assert {"memory_bank.bank", "cluster_labels", "clustered_epoch", "ir_loss.log_z"} <= set(keys)
     assert method.cluster_labels.shape == (3, 40)
@@ -271,7 +272,7 @@ def test_la_method_clusters_every_epoch_and_keeps_labels_in_state():
 
 
 def test_la_ir_warmup_then_la():
-    method = make(la, n=30, num_clusters=3, ir_warmup_epochs=2, kmeans_backend="torch")
+    method = make("la", n=30, num_clusters=3, ir_warmup_epochs=2, kmeans_backend="torch")
     method.on_epoch_start(Progress(epoch=1))
     assert int(method.clustered_epoch) == -1  # no clustering during the IR warm-up
     method.progress = Progress(epoch=1)
@@ -286,7 +287,7 @@ def test_la_clusters_from_a_features_file(tmp_path):
     truth = np.repeat(np.arange(3), 8)
     feats = np.eye(3, dtype=np.float32)[truth] * 5 + 0.01 * np.random.default_rng(0).normal(size=(n, 3))
     np.save(tmp_path / "idt.npy", feats.astype(np.float32))
-    method = make(la, n=n, num_clusters=3, num_clusterings=2, cluster_source="file",
+    method = make("la", n=n, num_clusters=3, num_clusterings=2, cluster_source="file",
                   cluster_features=str(tmp_path / "idt.npy"))
     method.on_epoch_start(Progress(epoch=0))
     from vidssl.methods.clustering import cluster_metrics
@@ -294,14 +295,14 @@ def test_la_clusters_from_a_features_file(tmp_path):
     for lab in method.cluster_labels.numpy():
         assert cluster_metrics(lab, truth)["nmi"] == pytest.approx(1.0)
     np.save(tmp_path / "short.npy", feats[:10])
-    short = make(la, n=n, num_clusters=3, cluster_source="file", cluster_features=str(tmp_path / "short.npy"))
+    short = make("la", n=n, num_clusters=3, cluster_source="file", cluster_features=str(tmp_path / "short.npy"))
     with pytest.raises(ConfigError, match="10 rows"):
         short.on_epoch_start(Progress(epoch=0))
 
 
 def test_ir_checkpoint_keys_carry_over_to_la():
-    ir_state = make(ir, n=25).state_dict()
-    la_state = make(la, n=25, num_clusters=3).state_dict()
+    ir_state = make("ir", n=25).state_dict()
+    la_state = make("la", n=25, num_clusters=3).state_dict()
     for key, value in ir_state.items():
         assert key in la_state and la_state[key].shape == value.shape, key
 
@@ -316,4 +317,4 @@ def test_la_config_validation():
     cfg = load_config(None, ["method.name=la", "method.num_clusters=50"])
     assert cfg.method["num_clusters"] == 50 and cfg.method["background_neighbors"] == 4096
     with pytest.raises(ConfigError, match="num_clusters"):
-        make(la, n=10, num_clusters=11)
+        make("la", n=10, num_clusters=11)

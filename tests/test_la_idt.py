@@ -7,18 +7,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_ir_la import FakeBackbone, fake_batch
 
 from vidssl.cli import main
-from vidssl.config import ConfigError
 from vidssl.data.manifests import load_manifest
+from vidssl.errors import ConfigError
 from vidssl.idt.pipeline import save_encoded
 from vidssl.losses.local_aggregation import local_aggregation_loss
 from vidssl.methods import la
 from vidssl.methods.base import Progress
 from vidssl.methods.clustering import cluster_features, cluster_metrics, joint_space, scaled_num_clusters
 from vidssl.methods.feature_file import check_alignment
-
-from test_ir_la import FakeBackbone, fake_batch
 
 TINY = ["model.width=4", "data.num_frames=4", "data.stride=2", "data.crop_size=24", "data.test_short_side=28",
         "data.augment.short_side=[28, 32]", "data.batch_size=4", "data.workers=0", "train.epochs=1"]
@@ -46,7 +45,7 @@ def make_la(n, tmp_path, feats=None, **kw):
         kw.setdefault("cluster_features", str(path))
     kw.setdefault("kmeans_backend", "torch")
     kw.setdefault("kmeans_iters", 5)  # tiny, well separated sets converge in a few Lloyd steps
-    return la.Method(la.Config(**kw), FakeBackbone(), num_samples=n)
+    return la.LocalAggregation(la.LocalAggregationConfig(**kw), FakeBackbone(), num_samples=n)
 
 
 def same_partition(a, b) -> bool:
@@ -205,19 +204,19 @@ def test_workflow_runs_end_to_end_resumes_and_skips(tiny, tmp_path, capsys, monk
     args = ["workflow", "la-idt", str(tiny), "--out", str(out), "--recipe", "la_idt_tiny", *TINY, *TINY_IDT,
             "la_joint.train.checkpoint_every_steps=1"]
     # interrupt the joint stage after its first step (a checkpoint exists at step 1)
-    original = la.Method.after_step
+    original = la.LocalAggregation.after_step
 
     def interrupted(self, progress):
         original(self, progress)
         if self.cfg.cluster_source == "joint" and progress.step == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(la.Method, "after_step", interrupted)
+    monkeypatch.setattr(la.LocalAggregation, "after_step", interrupted)
     assert main(args) == 130
     state = json.loads((out / "workflow.json").read_text())["stages"]
     assert [state[s]["status"] for s in ("extract", "fit", "encode", "ir", "la", "la_idt")] == ["done"] * 6
     assert state["la_joint"]["status"] == "interrupted" and "analysis" not in state
-    monkeypatch.setattr(la.Method, "after_step", original)
+    monkeypatch.setattr(la.LocalAggregation, "after_step", original)
 
     capsys.readouterr()
     assert main(args) == 0

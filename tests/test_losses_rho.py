@@ -9,9 +9,9 @@ import math
 import pytest
 import torch
 
-from vidssl.losses import (RhoLossError, byol_loss, multi_positive_info_nce, multi_positive_nt_xent,
-                           swav_loss)
-from vidssl.methods.sinkhorn import SinkhornError, sinkhorn, sinkhorn_log
+from vidssl.errors import RhoLossError, SinkhornError
+from vidssl.losses import byol_loss, multi_positive_info_nce, multi_positive_nt_xent, swav_loss
+from vidssl.methods.sinkhorn import sinkhorn, sinkhorn_log
 
 SHAPES = [(1, 2, 4), (3, 2, 8), (4, 3, 5), (2, 4, 16)]  # (B, rho, D)
 TEMPS = [0.07, 0.1, 0.5]

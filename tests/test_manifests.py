@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vidssl.data.manifests import Manifest, ManifestError, load_manifest, parse_labels, write_manifest
+from vidssl.data.manifests import Manifest, load_manifest, parse_labels, write_manifest
+from vidssl.errors import ManifestError
 
 
 def touch(*paths: Path) -> None:

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidssl.methods.memory_bank import MemoryBank, MemoryBankError, init_bank, occurrence_rank
+from vidssl.errors import MemoryBankError
+from vidssl.methods.memory_bank import MemoryBank, init_bank, occurrence_rank
 
 
 def test_init_is_uniform_then_normalised():
@@ -173,7 +174,7 @@ def _la_run(run_dir, dataset):
         def forward(self, x):
             return self.conv(x).mean((2, 3, 4))
 
-    method = la.Method(method_config(cfg), Backbone(), num_samples=len(dataset))
+    method = la.LocalAggregation(method_config(cfg), Backbone(), num_samples=len(dataset))
     train(cfg, run_dir, dataset=dataset, method=method)
     return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
 

@@ -12,13 +12,13 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vidssl.errors import MomentumError, QueueError, RhoInputError
 from vidssl.losses import byol_loss, multi_positive_info_nce, multi_positive_nt_xent, swav_loss
-from vidssl.methods import byol, moco, simclr, swav
 from vidssl.methods.base import Progress
-from vidssl.methods.momentum import MomentumError, ema_update_, momentum_at, momentum_copy
-from vidssl.methods.queue import KeyQueue, QueueError
-from vidssl.methods.rho import RhoInputError
+from vidssl.methods.momentum import ema_update_, momentum_at, momentum_copy
+from vidssl.methods.queue import KeyQueue
 from vidssl.methods.sinkhorn import sinkhorn_log
+from vidssl.registry import method_class, method_config_class
 
 
 class TinyBackbone(nn.Module):
@@ -42,13 +42,12 @@ def small_cfg(name, **kw):
         "swav": dict(dim=6, hidden_dim=16, num_prototypes=5),
     }[name]
     base.update(kw)
-    return {"moco": moco, "simclr": simclr, "byol": byol, "swav": swav}[name].Config(**base)
+    return method_config_class(name)(**base)
 
 
 def build(name, bn=True, **kw):
     torch.manual_seed(0)
-    module = {"moco": moco, "simclr": simclr, "byol": byol, "swav": swav}[name]
-    return module.Method(small_cfg(name, **kw), TinyBackbone(bn=bn), num_samples=10, num_classes=0)
+    return method_class(name)(small_cfg(name, **kw), TinyBackbone(bn=bn), num_samples=10, num_classes=0)
 
 
 def batch(b=4, rho=2, seed=0):

@@ -5,8 +5,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from vidssl.config import ConfigError, OptimConfig
+from vidssl.config import OptimConfig
 from vidssl.engine.optim import LARS, build_optimizer, cosine_schedule, lr_at
+from vidssl.errors import ConfigError
 
 
 def _lars_reference(params, grads, bufs, lr, mom, wd, trust):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from vidssl.config import AugmentConfig, DataConfig
-from vidssl.data.sampling import SamplingError, test_clip_indices, train_clip_indices
+from vidssl.data.sampling import test_clip_indices, train_clip_indices
+from vidssl.errors import SamplingError
 
 
 def cfg_(**kw):

@@ -9,10 +9,18 @@ import numpy as np
 import pytest
 
 from vidssl.data.manifests import load_manifest
-from vidssl.data.synthetic import (CLASSES, SCENES, SyntheticError, VideoSpec, make_synthetic, motion_parameters,
-                                   render_video, video_specs, write_video)
+from vidssl.data.synthetic import (
+    CLASSES,
+    SCENES,
+    VideoSpec,
+    make_synthetic,
+    motion_parameters,
+    render_video,
+    video_specs,
+    write_video,
+)
 from vidssl.data.video import probe, read_frames
-
+from vidssl.errors import SyntheticError
 
 # ----------------------------------------------------------------------------- hand-made features
 

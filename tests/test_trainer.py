@@ -7,9 +7,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from vidssl.config import ConfigError, load_config
-from vidssl.engine.checkpoint import CheckpointError, load_checkpoint
-from vidssl.engine.trainer import NonFiniteLossError, init_from, train
+from vidssl.config import load_config
+from vidssl.engine.checkpoint import load_checkpoint
+from vidssl.engine.trainer import init_from, train
+from vidssl.errors import CheckpointError, ConfigError, NonFiniteLossError
 from vidssl.methods import supervised
 
 SHAPE = (3, 2, 6, 6)  # C, T, H, W
@@ -48,7 +49,7 @@ class TinyBackbone(nn.Module):
         return torch.relu(self.norm(self.conv(x))).mean(dim=(2, 3, 4))
 
 
-class Recording(supervised.Method):
+class Recording(supervised.Supervised):
     """Supervised method with a buffer and an extra state that the hooks update, to check
     that both survive a resume and that hooks run exactly once per step / epoch."""
 
@@ -89,7 +90,7 @@ def make_cfg(**overrides):
 
 def make_method(data, dropout=0.5, **kw):
     torch.manual_seed(0)
-    return Recording(supervised.Config(dropout=dropout), TinyBackbone(), num_samples=len(data),
+    return Recording(supervised.SupervisedConfig(dropout=dropout), TinyBackbone(), num_samples=len(data),
                      num_classes=data.num_classes, **kw)
 
 

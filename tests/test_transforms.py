@@ -10,9 +10,19 @@ import pytest
 import torch
 
 from vidssl.config import AugmentConfig, DataConfig
-from vidssl.data.transforms import (ClipDraw, ClipTransform, ColorDraw, TransformError, blur_radius,
-                                    color_jitter, frames_to_tensor, gaussian_blur, hsv_to_rgb,
-                                    rgb_to_grayscale, rgb_to_hsv)
+from vidssl.data.transforms import (
+    ClipDraw,
+    ClipTransform,
+    ColorDraw,
+    blur_radius,
+    color_jitter,
+    frames_to_tensor,
+    gaussian_blur,
+    hsv_to_rgb,
+    rgb_to_grayscale,
+    rgb_to_hsv,
+)
+from vidssl.errors import TransformError
 
 NO_PHOTO = dict(color_p=0.0, grayscale_p=0.0, blur_p=0.0, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 ALL_ON = dict(color_p=1.0, grayscale_p=0.0, blur_p=1.0, short_side=(40, 56))

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from vidssl.data import video
-from vidssl.data.video import VideoDecodeError, VideoInfo, decode_all, probe, read_frames
+from vidssl.data.video import VideoInfo, decode_all, probe, read_frames
+from vidssl.errors import VideoDecodeError
 
 T, H, W = 24, 32, 48
 

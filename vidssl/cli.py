@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-from vidssl.config import ConfigError
+from vidssl.errors import ConfigError
 
 COMMANDS = [
     "vidssl.commands.pretrain",  # pretrain, train-supervised

@@ -12,7 +12,8 @@ it into a one-line message and exit code 2.
 
 The ``method`` section is open: ``method.name`` picks a method from
 :mod:`vidssl.methods`, and the remaining keys are checked against that method's
-own ``Config`` dataclass (see :func:`vidssl.methods.method_config_class`).
+own config dataclass, found by name in :mod:`vidssl.registry` (which does not import
+the methods until a name is resolved).
 """
 from __future__ import annotations
 
@@ -26,11 +27,10 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from vidssl.errors import ConfigError
+from vidssl.registry import method_config_class
+
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
-
-
-class ConfigError(ValueError):
-    """A bad key or value in a recipe or an override (the CLI exits with code 2)."""
 
 
 # ----------------------------------------------------------------------------- schema
@@ -134,6 +134,29 @@ class TrainConfig:
     progress: bool = True  # progress bar
 
 
+_VIEWS = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
+
+
+def parse_views(preset: str | None) -> tuple[int, int] | None:
+    """Multi-view preset ``"10x3"`` -> (10, 3) (N uniform clips x M crops); None -> None.
+    Raises :class:`ConfigError` for anything else."""
+    if preset is None:
+        return None
+    m = _VIEWS.match(str(preset))
+    clips, crops = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    if clips < 1 or crops not in (1, 3):
+        raise ConfigError(f"bad value for 'eval.views': {preset!r} (expected 'NxM' with N >= 1 uniform clips and "
+                          "M = 1 or 3 crops, e.g. '10x3' (App. B.2), '5x1' (dense-trajectory Sec. 4.2), or null)")
+    return clips, crops
+
+
+def in_channels(modality: str) -> int:
+    """Input channels of a modality: RGB 3; grayscale frame differences 3 (the difference
+    image repeated, so that RGB and difference models share architectures and checkpoints);
+    optical flow 2 (dx, dy)."""
+    return {"rgb": 3, "diff": 3, "flow": 2}[modality]
+
+
 @dataclass
 class EvalConfig:
     """Evaluation protocols (``vidssl eval``, ``vidssl compare``); set with ``eval.KEY=VALUE``.
@@ -184,8 +207,6 @@ class EvalConfig:
     finetune_stop_patience: Optional[int] = 20  # epochs without a better validation top-1; null: never stop
 
     def __post_init__(self):
-        from vidssl.eval.multiview import parse_views  # late: keeps config.py free of torch
-
         parse_views(self.views)
         checks = [
             ("eval.label_fraction", self.label_fraction, 0.0 < self.label_fraction <= 1.0, "in (0, 1]"),
@@ -421,8 +442,6 @@ def load_config(recipe: str | Path | None = None, overrides: list[str] = ()) -> 
 
 def validate(cfg: Config) -> None:
     """Cross-field checks and the method section against its method's schema."""
-    from vidssl.methods import method_config_class  # late: methods import torch
-
     if not isinstance(cfg.method.get("name"), str):
         raise ConfigError("'method.name' is required (e.g. method.name=supervised)")
     mcls = method_config_class(cfg.method["name"])
@@ -451,8 +470,6 @@ def validate(cfg: Config) -> None:
 
 def method_config(cfg: Config) -> Any:
     """The method's own typed config object (a dataclass of that method)."""
-    from vidssl.methods import method_config_class
-
     params = {k: v for k, v in cfg.method.items() if k != "name"}
     return from_dict(method_config_class(cfg.method["name"]), params, prefix="method.")
 

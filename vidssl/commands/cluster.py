@@ -73,8 +73,8 @@ def cluster_report(labelings: list[np.ndarray], columns: dict[str, list]) -> dic
 
 def _load_run(path: str):
     from vidssl.commands.evaluate import resolve_checkpoint
-    from vidssl.config import ConfigError
     from vidssl.engine.checkpoint import load_checkpoint
+    from vidssl.errors import ConfigError
 
     ckpt = load_checkpoint(resolve_checkpoint(path))
     if "memory_bank.bank" not in ckpt["model"]:
@@ -86,7 +86,7 @@ def _load_run(path: str):
 def stored_clusterings(ckpt: dict, name: str) -> list[np.ndarray]:
     """The m clusterings an LA checkpoint holds (buffer ``cluster_labels`` [m, N]), as int64 arrays [N]
     whose rows follow the run's training manifest."""
-    from vidssl.config import ConfigError
+    from vidssl.errors import ConfigError
 
     if "cluster_labels" not in ckpt["model"]:
         raise ConfigError(f"checkpoint {name} holds no cluster labels (not an LA run)")
@@ -97,15 +97,15 @@ def stored_clusterings(ckpt: dict, name: str) -> list[np.ndarray]:
 
 def run_manifest(cfg: dict):
     """The training manifest of a run's config (rows of its memory bank and cluster labels)."""
-    from vidssl.data.manifests import load_manifest
+    from vidssl.data.builtin import open_manifest
 
     d = cfg["data"]
-    return load_manifest(d["train"], format=d.get("format", "auto"), root=d.get("root"), split=d.get("split", 1),
+    return open_manifest(d["train"], format=d.get("format", "auto"), root=d.get("root"), split=d.get("split", 1),
                          subset="train", label_column=d.get("label_column", "label"), check_files=False)
 
 
 def run(args) -> int:
-    from vidssl.config import ConfigError
+    from vidssl.errors import ConfigError
     from vidssl.methods.clustering import cluster_features, scaled_num_clusters
     from vidssl.methods.feature_file import load_feature_file
 
@@ -123,9 +123,9 @@ def run(args) -> int:
             raise ConfigError("--stored goes with --run (an LA checkpoint holds its clusterings)")
         features = load_feature_file(args.features)
     if args.manifest is not None:
-        from vidssl.data.manifests import load_manifest
+        from vidssl.data.builtin import open_manifest
 
-        manifest = load_manifest(args.manifest, check_files=False)
+        manifest = open_manifest(args.manifest, check_files=False)
     n = len(features)
     if manifest is not None and len(manifest) != n:
         raise ConfigError(f"the features have {n} rows but the manifest {manifest.source} has {len(manifest)} videos")

@@ -40,7 +40,8 @@ class RunSpec:
 def parse_run(spec: str) -> RunSpec:
     """A run directory, a checkpoint file, or ``random:RECIPE``."""
     from vidssl.commands.evaluate import resolve_checkpoint
-    from vidssl.config import ConfigError, find_recipe
+    from vidssl.config import find_recipe
+    from vidssl.errors import ConfigError
 
     if spec.startswith("random:"):
         recipe = spec[len("random:"):]
@@ -65,7 +66,7 @@ def _unique_slugs(specs: list[RunSpec]) -> None:
 
 def parse_evals(evals) -> list[str]:
     from vidssl.commands.evaluate import PROTOCOLS
-    from vidssl.config import ConfigError
+    from vidssl.errors import ConfigError
 
     names = [x.strip() for x in (evals.split(",") if isinstance(evals, str) else evals) if x.strip()]
     bad = [x for x in names if x not in PROTOCOLS]
@@ -112,7 +113,7 @@ def write_comparison(runs: list[str], train: str, test: str, out_dir: str | Path
 
 def _compare(runs, train, test, out_dir: Path, evals, progress, label_column, overrides, group) -> tuple[Path, str]:
     """(report.html, the table in Markdown)."""
-    from vidssl.config import ConfigError
+    from vidssl.errors import ConfigError
     from vidssl.viz.report import build_rows, markdown_table, write_report
 
     if not runs:

@@ -44,9 +44,9 @@ def run_synth(args) -> int:
 
 def run_check(args) -> int:
     from vidssl.data.check import check_videos
-    from vidssl.data.manifests import load_manifest
+    from vidssl.data.builtin import open_manifest
 
-    manifest = load_manifest(args.manifest, format=args.format, root=args.root, check_files=False)
+    manifest = open_manifest(args.manifest, format=args.format, root=args.root, check_files=False)
     bad = check_videos(manifest, backend=args.backend, progress=sys.stderr.isatty())
     for path, reason in bad:
         print(f"BAD  {path}: {reason}")

@@ -45,7 +45,7 @@ def resolve_checkpoint(path: str) -> str:
     if p.is_dir():
         p = p / "checkpoints" / "last.pt"
     if not p.is_file():
-        from vidssl.config import ConfigError
+        from vidssl.errors import ConfigError
 
         raise ConfigError(f"checkpoint not found: {p}")
     return str(p)
@@ -53,7 +53,7 @@ def resolve_checkpoint(path: str) -> str:
 
 def evaluate(protocol: str, checkpoint: str, train: str, test: str, overrides=(), label_column=None,
              progress: bool = True, recipe: str | None = None) -> dict:
-    from vidssl.config import ConfigError
+    from vidssl.errors import ConfigError
     from vidssl.eval.features import make_context
 
     if recipe is not None and checkpoint != "random":
@@ -65,7 +65,7 @@ def evaluate(protocol: str, checkpoint: str, train: str, test: str, overrides=()
 def evaluate_context(protocol: str, ctx, name: str | None = None) -> dict:
     """Run ``protocol`` on a prepared :class:`vidssl.eval.features.EvalContext` (several
     protocols on one context share its features)."""
-    from vidssl.config import ConfigError
+    from vidssl.errors import ConfigError
 
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown evaluation {protocol!r} (allowed: {', '.join(sorted(PROTOCOLS))})")

@@ -76,9 +76,9 @@ def add_parser(sub) -> None:
 
 
 def _load(args):
-    from vidssl.data.manifests import load_manifest
+    from vidssl.data.builtin import open_manifest
 
-    return load_manifest(args.manifest, format=args.format, root=args.root, split=args.split,
+    return open_manifest(args.manifest, format=args.format, root=args.root, split=args.split,
                          subset=args.subset, check_files=False)
 
 
@@ -109,7 +109,8 @@ def run_extract(args) -> int:
 
 
 def run_fit(args) -> int:
-    from vidssl.idt.fisher import FisherConfig, FisherModelError
+    from vidssl.errors import FisherModelError
+    from vidssl.idt.fisher import FisherConfig
     from vidssl.idt.pipeline import descriptor_files, fit_fisher
 
     cfg = FisherConfig(pca=args.pca, variance=args.variance, components=args.components, per_video=args.per_video,

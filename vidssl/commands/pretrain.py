@@ -46,7 +46,7 @@ def split_options(args: argparse.Namespace) -> tuple[argparse.Namespace, list[st
                                                                                   resume=args.resume))
     unknown = [r for r in rest if r.startswith("-")]
     if unknown:
-        from vidssl.config import ConfigError
+        from vidssl.errors import ConfigError
 
         raise ConfigError(f"unknown option(s) {', '.join(unknown)} (allowed: --run-dir DIR, --resume, --no-resume)")
     return opts, rest
@@ -67,8 +67,8 @@ def load_recipe(recipe: str, overrides: list[str], supervised: bool):
 
 
 def run(args) -> int:
-    from vidssl.engine.checkpoint import CheckpointError
-    from vidssl.engine.trainer import NonFiniteLossError, default_run_dir, train
+    from vidssl.engine.trainer import default_run_dir, train
+    from vidssl.errors import CheckpointError, NonFiniteLossError
 
     opts, overrides = split_options(args)
     cfg = load_recipe(args.config, overrides, args.supervised)

@@ -59,10 +59,10 @@ def _labelings(args):
     """(list of label arrays [N], manifest, source name, video backend) for ``viz clusters``."""
     import numpy as np
 
-    from vidssl.config import ConfigError
-    from vidssl.data.manifests import load_manifest
+    from vidssl.data.builtin import open_manifest
+    from vidssl.errors import ConfigError
 
-    manifest = load_manifest(args.manifest) if args.manifest else None
+    manifest = open_manifest(args.manifest) if args.manifest else None
     if args.run:
         from vidssl.commands.cluster import run_manifest, stored_clusterings
         from vidssl.commands.evaluate import resolve_checkpoint
@@ -93,7 +93,7 @@ def member_names(manifest, column: str) -> list[str] | None:
 
 
 def run_clusters(args) -> int:
-    from vidssl.config import ConfigError
+    from vidssl.errors import ConfigError
     from vidssl.viz.montage import save_cluster_montage
 
     labelings, manifest, source, backend = _labelings(args)

@@ -39,7 +39,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from vidssl.workflow.la_idt import WorkflowError, run_la_idt
+    from vidssl.errors import WorkflowError
+    from vidssl.workflow.la_idt import run_la_idt
 
     try:
         run_la_idt(args.manifest, args.out, args.recipe, list(args.overrides or []), redo=args.redo,

@@ -9,7 +9,8 @@ from __future__ import annotations
 from tqdm import tqdm
 
 from vidssl.data.manifests import Manifest
-from vidssl.data.video import VideoDecodeError, decode_all, probe
+from vidssl.data.video import decode_all, probe
+from vidssl.errors import VideoDecodeError
 
 
 def check_video(path: str, backend: str = "pyav") -> str | None:

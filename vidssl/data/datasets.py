@@ -27,14 +27,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vidssl.config import DataConfig
 from vidssl.data.manifests import Manifest
-from vidssl.data.video import VideoDecodeError, probe, read_frames
+from vidssl.data.video import probe, read_frames
+from vidssl.errors import NoDecodableVideoError, VideoDecodeError
 
 log = logging.getLogger("vidssl.data")
 _WARNED: set[str] = set()  # bad paths already logged by this process
-
-
-class NoDecodableVideoError(ValueError):
-    """Every video of a manifest failed to decode."""
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:

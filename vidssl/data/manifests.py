@@ -19,8 +19,8 @@ A manifest is read from one of five sources (``format="auto"`` picks one):
   is a video (for the ``frames`` backend).
 
 Class names are mapped to integers in sorted order of the names (``classInd.txt``
-order for UCF101); -1 means "no label". ``builtin:SPLIT`` names the built-in
-synthetic dataset (:mod:`vidssl.data.builtin`).
+order for UCF101); -1 means "no label". ``builtin:SPLIT`` specs (the built-in
+dataset) are resolved one level up, by :func:`vidssl.data.builtin.open_manifest`.
 """
 from __future__ import annotations
 
@@ -31,14 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from vidssl.errors import ManifestError
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 FORMATS = ("auto", "csv", "ucf101", "hmdb51", "kinetics", "folder")
 _MAX_LISTED = 5  # offenders named in an error message
-
-
-class ManifestError(ValueError):
-    """A manifest that cannot be used: missing files, no videos, bad columns or labels."""
 
 
 @dataclass
@@ -348,14 +346,12 @@ def load_manifest(spec: str | os.PathLike, format: str = "auto", root: Optional[
     split-file formats. With ``check_files`` every listed file must exist.
     Raises :class:`ManifestError`.
     """
-    from vidssl.data.builtin import is_builtin, resolve_builtin
-
     if format not in FORMATS:
         raise ManifestError(f"unknown manifest format {format!r} (allowed: {', '.join(FORMATS)})")
     if subset not in ("train", "test"):
         raise ManifestError(f"bad subset {subset!r} (allowed: train, test)")
-    if is_builtin(spec):
-        spec = resolve_builtin(str(spec))
+    if str(spec).startswith("builtin:"):
+        raise ManifestError(f"{spec}: built-in manifests are opened with vidssl.data.builtin.open_manifest")
     spec = Path(os.path.expanduser(str(spec))).resolve()
     root_p = Path(os.path.expanduser(str(root))).resolve() if root else None
     if not spec.exists():

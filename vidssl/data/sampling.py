@@ -64,6 +64,7 @@ from typing import Optional
 import numpy as np
 
 from vidssl.config import DataConfig
+from vidssl.errors import SamplingError
 
 # Positions that should sit exactly on a half (or a whole) can land a hair below it
 # in floating point; this nudge makes rounding and flooring stable.
@@ -71,10 +72,6 @@ _EPS = 1e-6
 
 SAMPLERS = ("clips", "segments", "two_rate")
 SHORT_VIDEO_RULES = ("loop", "pad")
-
-
-class SamplingError(ValueError):
-    """Bad input to a sampler (frame count, frame rate or a clip setting)."""
 
 
 # ----------------------------------------------------------------------------- checks

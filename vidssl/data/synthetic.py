@@ -124,6 +124,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from vidssl.errors import SyntheticError
+
 FORMAT_VERSION = 2  # bump when the rendering changes: cached datasets of another version are re-rendered
 
 CLASSES: tuple[str, ...] = (
@@ -194,10 +196,6 @@ _WANDER_SPEED = (0.5, 1.0)  # per-segment factor on the ``wander`` speed
 _WANDER_SEGMENT = 16.0  # frames at 25 fps between the wanderer's changes of course (one 8 x 2 clip)
 _MAX_WANDER = 4.0  # px/frame
 _SUPERSAMPLE = 4  # sprites are drawn at 4x and area-averaged (anti-aliasing)
-
-
-class SyntheticError(ValueError):
-    """Bad arguments to the synthetic dataset (names the argument and what is allowed)."""
 
 
 # ----------------------------------------------------------------------------- writing videos

@@ -80,16 +80,13 @@ import torch
 import torch.nn.functional as F
 
 from vidssl.config import DataConfig
+from vidssl.errors import TransformError
 
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601-2 luma
 FLOW_BOUND = 10.0  # pixels; CPC Sec. 4.2 thresholds flow to [-10, 10]
 CROPS = ("scale_jitter", "resized", "center")
 MODALITIES = ("rgb", "diff", "flow")
 _RRC_TRIES = 10  # torchvision RandomResizedCrop
-
-
-class TransformError(ValueError):
-    """Bad frames or a bad augmentation setting."""
 
 
 # ----------------------------------------------------------------------------- draws

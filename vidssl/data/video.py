@@ -28,21 +28,11 @@ from typing import Sequence
 
 import numpy as np
 
+from vidssl.errors import VideoDecodeError
+
 BACKENDS = ("pyav", "frames")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 DEFAULT_FRAMES_FPS = 30.0
-
-
-class VideoDecodeError(ValueError):
-    """A video that cannot be decoded; ``path`` and ``reason`` say which and why."""
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        super().__init__(str(path), reason)  # args are (path, reason): picklable across DataLoader workers
-        self.path = str(path)
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"cannot decode {self.path}: {self.reason}"
 
 
 @dataclass(frozen=True)

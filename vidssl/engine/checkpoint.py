@@ -22,11 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidssl.errors import CheckpointError
+
 FORMAT = "vidssl/1"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, corrupt, or from another method/backbone."""
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:

@@ -21,7 +21,8 @@ import math
 import torch
 import torch.nn as nn
 
-from vidssl.config import ConfigError, OptimConfig
+from vidssl.config import OptimConfig
+from vidssl.errors import ConfigError
 
 
 class LARS(torch.optim.Optimizer):

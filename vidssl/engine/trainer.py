@@ -30,12 +30,19 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from vidssl.config import Config, ConfigError, dump_config, to_dict
-from vidssl.engine import distributed as dist
-from vidssl.engine.checkpoint import (FORMAT, CheckpointError, check_compatible, load_checkpoint, rng_state,
-                                      save_checkpoint, set_rng_state)
+from vidssl import distributed as dist
+from vidssl.config import Config, dump_config, to_dict
+from vidssl.engine.checkpoint import (
+    FORMAT,
+    check_compatible,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from vidssl.engine.logging import MetricsLogger
 from vidssl.engine.optim import build_optimizer, lr_at
+from vidssl.errors import CheckpointError, ConfigError, NonFiniteLossError
 from vidssl.methods.base import Progress
 
 # keys that may change between an interrupted run and its resume without changing the result
@@ -51,10 +58,6 @@ _NO_BUFFER_SYNC = ({"forward_sync_buffers": False}
 # channels-last-3d activations give 1x1x1-conv weights gradients whose strides differ from the
 # parameter's only along size-1 dimensions: the same memory layout, so DDP's warning is noise
 warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 def train(cfg: Config, run_dir: str | Path | None = None, resume: bool = True, *,
@@ -268,10 +271,10 @@ def _dataset(cfg: Config, dataset):
     """(dataset, number of videos, number of classes) from the config or an injected dataset."""
     if dataset is None:
         from vidssl.data.datasets import VideoDataset
-        from vidssl.data.manifests import load_manifest
+        from vidssl.data.builtin import open_manifest
 
         d = cfg.data
-        manifest = load_manifest(d.train, format=d.format, root=d.root, split=d.split, label_column=d.label_column)
+        manifest = open_manifest(d.train, format=d.format, root=d.root, split=d.split, label_column=d.label_column)
         dataset = VideoDataset(manifest, d, train=True)
         return dataset, len(manifest), len(manifest.classes)
     manifest = getattr(dataset, "manifest", None)

@@ -19,7 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vidssl.config import Config, ConfigError, apply_overrides, build_config, load_config, to_dict
+from vidssl.config import Config, apply_overrides, build_config, load_config, to_dict
+from vidssl.errors import ConfigError
 
 log = logging.getLogger("vidssl.eval")
 
@@ -36,7 +37,7 @@ def load_encoder(checkpoint: str, overrides: list[str] = (), recipe: str | None 
     ``checkpoint="random"`` builds ``model.*`` of ``recipe`` + overrides (or the
     defaults) with random weights drawn from ``train.seed`` — the random-init reference.
     """
-    from vidssl.methods import in_channels
+    from vidssl.config import in_channels
     from vidssl.models import build_backbone
 
     if checkpoint == "random":
@@ -198,8 +199,7 @@ class EvalContext:
 def make_context(checkpoint: str, train_spec: str, test_spec: str, overrides: list[str] = (),
                  label_column: str | None = None, progress: bool = True, recipe: str | None = None) -> EvalContext:
     """Load the encoder and both manifests (labels from ``label_column`` if given)."""
-    from vidssl.data.manifests import load_manifest
-
+    from vidssl.data.builtin import open_manifest
     from vidssl.eval.multiview import apply_view_preset
 
     backbone, cfg = load_encoder(checkpoint, overrides, recipe)
@@ -208,8 +208,8 @@ def make_context(checkpoint: str, train_spec: str, test_spec: str, overrides: li
     backbone.to(device)
     column = label_column or cfg.data.label_column
     kw = dict(format=cfg.data.format, root=cfg.data.root, split=cfg.data.split, label_column=column)
-    train = load_manifest(train_spec, subset="train", **kw)
-    test = load_manifest(test_spec, subset="test", **kw)
+    train = open_manifest(train_spec, subset="train", **kw)
+    test = open_manifest(test_spec, subset="test", **kw)
     for name, m in (("train", train), ("test", test)):
         if min(m.labels, default=-1) < 0:
             raise ConfigError(f"the {name} manifest {m.source} needs a label for every video (column {column!r})")

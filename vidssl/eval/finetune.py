@@ -35,7 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vidssl.config import ConfigError
+from vidssl.errors import ConfigError
 from vidssl.eval.features import EvalContext, _to, extract_features
 from vidssl.eval.multiview import multiview_metrics
 from vidssl.eval.splits import sample_fraction, stratified_split
@@ -126,7 +126,7 @@ def train_one_epoch(model: FinetuneNet, loader, optimizer, device, progress: boo
         clips = [c[:, 0] for c in clips] if isinstance(clips, list) else clips[:, 0]
         loss = F.cross_entropy(model(_to(clips, device)), batch["label"].to(device))
         if not torch.isfinite(loss):
-            from vidssl.engine.trainer import NonFiniteLossError
+            from vidssl.errors import NonFiniteLossError
 
             raise NonFiniteLossError(f"non-finite fine-tuning loss ({loss.item()}); lower eval.finetune_lr")
         optimizer.zero_grad(set_to_none=True)

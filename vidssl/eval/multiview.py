@@ -17,25 +17,9 @@ dense-trajectory Sec. 4.2), with ``views`` = V.
 """
 from __future__ import annotations
 
-import re
-
 import torch
 
-from vidssl.config import Config, ConfigError
-
-_VIEWS = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
-
-
-def parse_views(preset: str | None) -> tuple[int, int] | None:
-    """``"10x3"`` -> (10, 3); None -> None. Raises :class:`ConfigError` for anything else."""
-    if preset is None:
-        return None
-    m = _VIEWS.match(str(preset))
-    clips, crops = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
-    if clips < 1 or crops not in (1, 3):
-        raise ConfigError(f"bad value for 'eval.views': {preset!r} (expected 'NxM' with N >= 1 uniform clips and "
-                          "M = 1 or 3 crops, e.g. '10x3' (App. B.2), '5x1' (dense-trajectory Sec. 4.2), or null)")
-    return clips, crops
+from vidssl.config import Config, parse_views
 
 
 def apply_view_preset(cfg: Config) -> Config:

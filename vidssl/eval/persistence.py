@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vidssl.config import ConfigError
+from vidssl.errors import ConfigError
 from vidssl.eval.features import EvalContext
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidssl.config import ConfigError
+from vidssl.errors import ConfigError
 
 
 def _classes(labels: np.ndarray):

@@ -4,7 +4,8 @@ The IDT prior of the dense-trajectory-clustering paper (Sec. 3.3, 4.2, App. A):
 ``vidssl idt extract`` (descriptors per video), ``vidssl idt fit`` (PCA + GMM),
 ``vidssl idt encode`` (count-sketched Fisher vectors). See docs/idt.md.
 """
-from vidssl.idt.options import IDTOptionError, IDTOptions
+from vidssl.errors import IDTOptionError
+from vidssl.idt.options import IDTOptions
 from vidssl.idt.trajectories import TrajectoryExtractor, extract_frames
 
 __all__ = ["IDTOptions", "IDTOptionError", "TrajectoryExtractor", "extract_frames"]

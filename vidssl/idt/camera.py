@@ -17,11 +17,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from vidssl.idt.options import IDTOptionError, IDTOptions
-
-
-class BoxFileError(ValueError):
-    """A person-box file cannot be parsed; the message names the file and line."""
+from vidssl.errors import BoxFileError, IDTOptionError
+from vidssl.idt.options import IDTOptions
 
 
 def load_boxes(path: str | os.PathLike) -> dict[int, np.ndarray]:

@@ -20,14 +20,11 @@ from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from vidssl.errors import ShardError
 from vidssl.idt.options import IDTOptions
 from vidssl.idt.trajectories import extract_frames
 
 FILE_FORMAT = "vidssl-idt/1"
-
-
-class ShardError(ValueError):
-    """A --shard value is not of the form i/n with 0 <= i < n."""
 
 
 def parse_shard(spec: Optional[str]) -> tuple[int, int]:

@@ -22,14 +22,11 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from vidssl.errors import FisherModelError
 from vidssl.idt.options import DESCRIPTORS, IDTOptions
 from vidssl.idt.sketch import CountSketch
 
 MODEL_FORMAT = "vidssl-idt-fv/1"
-
-
-class FisherModelError(ValueError):
-    """A Fisher-vector model file is missing, malformed, or does not fit the descriptors."""
 
 
 @dataclass

@@ -12,10 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-
-class IDTOptionError(ValueError):
-    """An IDT option has a bad value; the message names the option and the allowed values."""
-
+from vidssl.errors import IDTOptionError
 
 FLOWS = ("farneback", "dis")
 KEYPOINTS = ("orb", "sift")

@@ -16,8 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
+from vidssl.errors import FisherModelError
 from vidssl.idt.extract import descriptor_file, load_descriptors
-from vidssl.idt.fisher import FisherConfig, FisherModel, FisherModelError, sample_rows
+from vidssl.idt.fisher import FisherConfig, FisherModel, sample_rows
 from vidssl.idt.options import IDTOptions
 
 

@@ -20,14 +20,11 @@ from typing import Callable, Iterable, Optional
 import cv2
 import numpy as np
 
+from vidssl.errors import FrameSizeError
 from vidssl.idt.camera import CameraMotion, PersonDetector, box_mask
 from vidssl.idt.descriptors import frame_descriptors, integral_histograms, pool_time
 from vidssl.idt.flow import FlowPyramid, grey_pyramid, pyramid_scales
 from vidssl.idt.options import IDTOptions
-
-
-class FrameSizeError(ValueError):
-    """The frames are too small for IDT (shorter side below the 32 px patch)."""
 
 
 def dense_sample(grey: np.ndarray, existing: np.ndarray, opts: IDTOptions) -> np.ndarray:

@@ -5,7 +5,7 @@ rho-methods (large-scale study, Sec. 3.2): ``info_nce`` (rho-MoCo, queue negativ
 Instance recognition / local aggregation (dense-trajectory paper, VIE): ``ir_nce``,
 ``local_aggregation``.
 """
-from vidssl.losses._checks import RhoLossError
+from vidssl.errors import RhoLossError
 from vidssl.losses.byol_loss import byol_loss
 from vidssl.losses.info_nce import multi_positive_info_nce
 from vidssl.losses.nt_xent import multi_positive_nt_xent

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import torch
 
-
-class RhoLossError(ValueError):
-    """Bad shapes or hyper-parameters given to a rho-loss (the message names the argument)."""
+from vidssl.errors import RhoLossError
 
 
 def check_views(name: str, x: torch.Tensor, min_views: int = 2) -> None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vidssl.losses._checks import RhoLossError, check_same, check_temperature, check_views, other_clips_mask
+from vidssl.errors import RhoLossError
+from vidssl.losses._checks import check_same, check_temperature, check_views, other_clips_mask
 
 
 def multi_positive_info_nce(query: torch.Tensor, keys: torch.Tensor, queue: torch.Tensor,

@@ -30,9 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-class IRLossError(ValueError):
-    """Bad shapes or parameters of an IR loss."""
+from vidssl.errors import IRLossError
 
 
 def _check(embeddings: torch.Tensor, bank: torch.Tensor, index: torch.Tensor, tau: float) -> None:
@@ -104,7 +102,7 @@ class NCEIRLoss(nn.Module):
     @torch.no_grad()
     def estimate_log_z(self, noise_scores: torch.Tensor) -> torch.Tensor:
         """log(N * mean over batch and noise samples of exp(s / tau)), averaged over DDP processes."""
-        from vidssl.engine.distributed import all_reduce_mean
+        from vidssl.distributed import all_reduce_mean
 
         mean = all_reduce_mean((noise_scores.float() / self.temperature).exp().mean())
         return torch.log(mean * self.num_samples)

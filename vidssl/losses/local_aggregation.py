@@ -23,9 +23,7 @@ import math
 
 import torch
 
-
-class LALossError(ValueError):
-    """Bad shapes or parameters of the LA loss."""
+from vidssl.errors import LALossError
 
 
 def background_neighbours(embeddings: torch.Tensor, bank: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,7 +19,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from vidssl.losses._checks import RhoLossError, check_temperature, check_views
+from vidssl.errors import RhoLossError
+from vidssl.losses._checks import check_temperature, check_views
 
 
 def multi_positive_nt_xent(query: torch.Tensor, keys: Optional[torch.Tensor] = None,

@@ -1,34 +1,10 @@
-"""Methods: one file each. A method module defines ``Config`` (a dataclass of its
-hyper-parameters, paper defaults) and ``Method`` (a :class:`~vidssl.methods.base.Method`).
-
-The registry maps a method name to its module so that importing one method never
-imports the others.
+"""Methods: one file each, holding the method (a :class:`~vidssl.methods.base.Method`,
+e.g. ``SimCLR``) and its config dataclass (``SimCLRConfig``, paper defaults). Names
+are registered in :data:`vidssl.registry.METHODS`.
 """
 from __future__ import annotations
 
-import importlib
-
-from vidssl.config import ConfigError
-
-METHODS: dict[str, str] = {
-    "supervised": "vidssl.methods.supervised",
-    "ir": "vidssl.methods.ir",
-    "la": "vidssl.methods.la",
-    "moco": "vidssl.methods.moco",
-    "simclr": "vidssl.methods.simclr",
-    "byol": "vidssl.methods.byol",
-    "swav": "vidssl.methods.swav",
-}
-
-
-def method_module(name: str):
-    if name not in METHODS:
-        raise ConfigError(f"bad value for 'method.name': {name!r} (allowed: {', '.join(sorted(METHODS))})")
-    return importlib.import_module(METHODS[name])
-
-
-def method_config_class(name: str) -> type:
-    return method_module(name).Config
+from vidssl.registry import METHODS, method_class, method_config_class  # noqa: F401 (re-exported)
 
 
 def build_method(cfg, num_samples: int, num_classes: int, manifest=None):
@@ -42,19 +18,12 @@ def build_method(cfg, num_samples: int, num_classes: int, manifest=None):
             whose class sets ``takes_manifest = True`` (LA checks per-video feature
             files against it); None when the dataset has none (injected test datasets).
     """
-    from vidssl.config import method_config
+    from vidssl.config import in_channels, method_config
     from vidssl.models import build_backbone
 
-    module = method_module(cfg.method_name)
+    cls = method_class(cfg.method_name)
     backbone = build_backbone(
         cfg.model.backbone, in_channels=in_channels(cfg.data.modality), width=cfg.model.width, **cfg.model.options
     )
-    extra = {"manifest": manifest} if getattr(module.Method, "takes_manifest", False) else {}
-    return module.Method(method_config(cfg), backbone, num_samples=num_samples, num_classes=num_classes, **extra)
-
-
-def in_channels(modality: str) -> int:
-    """Input channels of a modality: RGB 3; grayscale frame differences 3 (the difference
-    image repeated, so that RGB and difference models share architectures and checkpoints);
-    optical flow 2 (dx, dy)."""
-    return {"rgb": 3, "diff": 3, "flow": 2}[modality]
+    extra = {"manifest": manifest} if getattr(cls, "takes_manifest", False) else {}
+    return cls(method_config(cfg), backbone, num_samples=num_samples, num_classes=num_classes, **extra)

@@ -20,15 +20,14 @@ import torch
 import torch.nn as nn
 
 from vidssl.losses.byol_loss import byol_loss
-from vidssl.methods.base import Method as MethodBase
-from vidssl.methods.base import Progress
+from vidssl.methods.base import Method, Progress
 from vidssl.methods.momentum import ema_update_, momentum_at, momentum_copy
 from vidssl.methods.rho import split_views
 from vidssl.models.heads import MLP
 
 
 @dataclass
-class Config:
+class BYOLConfig:
     dim: int = 256  # d_BYOL (App. B.1)
     hidden_dim: int = 4096
     mlp_layers: int = 2  # projection (Table 16)
@@ -38,8 +37,8 @@ class Config:
     momentum: float = 0.996  # m0 of the cosine annealing (App. A.3)
 
 
-class Method(MethodBase):
-    def __init__(self, cfg: Config, backbone: nn.Module, *, num_samples: int, num_classes: int):
+class BYOL(Method):
+    def __init__(self, cfg: BYOLConfig, backbone: nn.Module, *, num_samples: int, num_classes: int):
         super().__init__()
         self.cfg = cfg
         self.backbone = backbone

@@ -26,14 +26,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from vidssl.errors import ClusteringError
+
 # Kinetics-400 (about 240k training videos) uses K = 6000 (Sec. 4.2): one cluster per
 # 40 videos. Smaller collections keep that ratio (see scaled_num_clusters).
 KINETICS_NUM_VIDEOS = 240_000
 KINETICS_NUM_CLUSTERS = 6000
-
-
-class ClusteringError(ValueError):
-    """Bad features or clustering parameters."""
 
 
 def scaled_num_clusters(num_samples: int, reference_clusters: int = KINETICS_NUM_CLUSTERS,

@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from vidssl.config import ConfigError
+from vidssl.errors import ConfigError
 
 SHOW = 5  # offenders named in an error message
 

@@ -28,14 +28,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vidssl.config import ConfigError
+from vidssl.errors import ConfigError
 from vidssl.losses.ir_nce import NCEIRLoss, softmax_ir_loss
-from vidssl.methods.base import Method as MethodBase
+from vidssl.methods.base import Method
 from vidssl.methods.memory_bank import MemoryBank
 
 
 @dataclass
-class Config:
+class InstanceRecognitionConfig:
     embed_dim: int = 128  # Sec. 4.2: "The embedding dimension ... is set to 128"
     temperature: float = 0.07  # tau of Eq. 2 (Sec. 4.2, following Wu et al.)
     loss: Literal["auto", "nce", "softmax"] = "auto"  # auto: softmax when N <= noise_samples, else NCE
@@ -74,10 +74,10 @@ def flatten_views(batch: dict) -> tuple[torch.Tensor | list, torch.Tensor]:
     return flat, index.repeat_interleave(v)
 
 
-class Method(MethodBase):
+class InstanceRecognition(Method):
     """Video IR: ``backbone`` + ``embed`` (Linear F -> 128) + ``memory_bank`` [N, 128]."""
 
-    def __init__(self, cfg: Config, backbone: nn.Module, *, num_samples: int, num_classes: int = 0):
+    def __init__(self, cfg: InstanceRecognitionConfig, backbone: nn.Module, *, num_samples: int, num_classes: int = 0):
         super().__init__()
         if num_samples < 2:
             raise ValueError(f"instance recognition needs at least 2 training videos (got {num_samples})")

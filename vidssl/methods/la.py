@@ -49,28 +49,28 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from vidssl.config import ConfigError
+from vidssl.errors import ConfigError
 from vidssl.losses.local_aggregation import local_aggregation_loss
 from vidssl.methods import ir
 from vidssl.methods.clustering import cluster_features, joint_space, scaled_num_clusters
 from vidssl.methods.feature_file import check_alignment, load_feature_file
 
 
-def _bank_features(method: "Method") -> np.ndarray:
+def _bank_features(method: "LocalAggregation") -> np.ndarray:
     return method.memory_bank.bank.detach().float().cpu().numpy()
 
 
-def _file_features(method: "Method") -> np.ndarray:
+def _file_features(method: "LocalAggregation") -> np.ndarray:
     return method.file_features()
 
 
-def _joint_features(method: "Method") -> np.ndarray:
+def _joint_features(method: "LocalAggregation") -> np.ndarray:
     # [N, 128 + F]: both parts unit rows, the file part scaled by joint_weight (Sec. 3.3)
     return joint_space([_bank_features(method), method.file_features()], [1.0, method.cfg.joint_weight])
 
 
 # name -> function(method) -> float32 [N, F] aligned with the training manifest
-CLUSTER_SOURCES: dict[str, Callable[["Method"], np.ndarray]] = {
+CLUSTER_SOURCES: dict[str, Callable[["LocalAggregation"], np.ndarray]] = {
     "bank": _bank_features,
     "file": _file_features,
     "joint": _joint_features,
@@ -80,7 +80,7 @@ SOURCES_WITH_FILE = {"file", "joint"}
 
 
 @dataclass
-class Config(ir.Config):
+class LocalAggregationConfig(ir.InstanceRecognitionConfig):
     num_clusters: Optional[int] = None  # K; null = Kinetics' ratio, N / 40 (6000 for 240k videos, Sec. 4.2)
     num_clusterings: int = 3  # m, k-means runs combined (Sec. 4.2, Table 6)
     background_neighbors: int = 4096  # k of the top-k background set (authors' code)
@@ -115,7 +115,7 @@ class Config(ir.Config):
             raise ConfigError("'method.ir_warmup_epochs', 'method.eps' and 'method.joint_weight' must be >= 0")
 
 
-class Method(ir.Method):
+class LocalAggregation(ir.InstanceRecognition):
     """Video LA: the IR model + ``cluster_labels`` [m, N] of ``cluster_source``.
 
     ``manifest`` (given by :func:`vidssl.methods.build_method`, see ``takes_manifest``):
@@ -124,7 +124,7 @@ class Method(ir.Method):
 
     takes_manifest = True  # build_method passes the training manifest
 
-    def __init__(self, cfg: Config, backbone: nn.Module, *, num_samples: int, num_classes: int = 0,
+    def __init__(self, cfg: LocalAggregationConfig, backbone: nn.Module, *, num_samples: int, num_classes: int = 0,
                  manifest=None):
         super().__init__(cfg, backbone, num_samples=num_samples, num_classes=num_classes)
         if cfg.cluster_source in SOURCES_WITH_FILE and manifest is not None:
@@ -157,7 +157,7 @@ class Method(ir.Method):
 
         Under DDP rank 0 clusters and broadcasts, so all processes share the labels.
         """
-        from vidssl.engine.distributed import rank, world_size
+        from vidssl.distributed import rank, world_size
 
         cfg = self.cfg
         if world_size() <= 1 or rank() == 0:

@@ -26,9 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-class MemoryBankError(ValueError):
-    """Bad indices or vectors given to a :class:`MemoryBank`."""
+from vidssl.errors import MemoryBankError
 
 
 def init_bank(num_samples: int, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -131,7 +129,7 @@ class MemoryBank(nn.Module):
         Processes may hold different numbers of pairs (a short last batch): the
         pairs are padded to the longest for the gather and the padding dropped.
         """
-        from vidssl.engine.distributed import all_gather, world_size
+        from vidssl.distributed import all_gather, world_size
 
         if world_size() > 1:
             device = self.bank.device

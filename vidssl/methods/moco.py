@@ -28,10 +28,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vidssl.engine.distributed import all_gather, rank, world_size
+from vidssl.distributed import all_gather, rank, world_size
 from vidssl.losses.info_nce import multi_positive_info_nce
-from vidssl.methods.base import Method as MethodBase
-from vidssl.methods.base import Progress
+from vidssl.methods.base import Method, Progress
 from vidssl.methods.momentum import ema_update_, momentum_at, momentum_copy
 from vidssl.methods.queue import KeyQueue
 from vidssl.methods.rho import num_clips, select_clips, split_views
@@ -39,7 +38,7 @@ from vidssl.models.heads import MLP
 
 
 @dataclass
-class Config:
+class MoCoConfig:
     dim: int = 128  # d_MoCo (App. B.1)
     hidden_dim: int = 2048
     mlp_layers: int = 3  # Table 16: 3 layers (2 hidden)
@@ -51,8 +50,8 @@ class Config:
     bn_splits: int = 2  # one process: the momentum encoder sees the shuffled keys in this many groups
 
 
-class Method(MethodBase):
-    def __init__(self, cfg: Config, backbone: nn.Module, *, num_samples: int, num_classes: int):
+class MoCo(Method):
+    def __init__(self, cfg: MoCoConfig, backbone: nn.Module, *, num_samples: int, num_classes: int):
         super().__init__()
         if cfg.bn_splits < 1:
             raise ValueError(f"bad value for 'method.bn_splits': {cfg.bn_splits} (must be >= 1)")

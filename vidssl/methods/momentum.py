@@ -17,9 +17,7 @@ import math
 import torch
 import torch.nn as nn
 
-
-class MomentumError(ValueError):
-    """A bad momentum value or mismatched online / target modules."""
+from vidssl.errors import MomentumError
 
 
 def momentum_at(fraction: float, base: float) -> float:

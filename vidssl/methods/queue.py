@@ -10,9 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-class QueueError(ValueError):
-    """Bad queue size or keys of the wrong shape."""
+from vidssl.errors import QueueError
 
 
 class KeyQueue(nn.Module):

@@ -16,11 +16,9 @@ from typing import Union
 
 import torch
 
+from vidssl.errors import RhoInputError
+
 Clips = Union[torch.Tensor, list]
-
-
-class RhoInputError(ValueError):
-    """A batch that the rho-methods cannot use (names the problem and the fix)."""
 
 
 def split_views(clips: Clips, method: str) -> tuple[Clips, int, int]:

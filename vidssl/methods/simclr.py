@@ -17,15 +17,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from vidssl.engine.distributed import all_gather_with_grad, rank, world_size
+from vidssl.distributed import all_gather_with_grad, rank, world_size
 from vidssl.losses.nt_xent import multi_positive_nt_xent
-from vidssl.methods.base import Method as MethodBase
+from vidssl.methods.base import Method
 from vidssl.methods.rho import split_views
 from vidssl.models.heads import MLP
 
 
 @dataclass
-class Config:
+class SimCLRConfig:
     dim: int = 128  # d_SimCLR (App. B.1)
     hidden_dim: int = 2048
     mlp_layers: int = 3  # Table 16
@@ -34,8 +34,8 @@ class Config:
     temperature: float = 0.1
 
 
-class Method(MethodBase):
-    def __init__(self, cfg: Config, backbone: nn.Module, *, num_samples: int, num_classes: int):
+class SimCLR(Method):
+    def __init__(self, cfg: SimCLRConfig, backbone: nn.Module, *, num_samples: int, num_classes: int):
         super().__init__()
         self.cfg = cfg
         self.backbone = backbone

@@ -18,11 +18,8 @@ import math
 
 import torch
 
-from vidssl.engine.distributed import all_gather, rank, world_size
-
-
-class SinkhornError(ValueError):
-    """Bad Sinkhorn input or parameters."""
+from vidssl.distributed import all_gather, rank, world_size
+from vidssl.errors import SinkhornError
 
 
 @torch.no_grad()

@@ -12,17 +12,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vidssl.methods.base import Method as MethodBase
+from vidssl.methods.base import Method
 
 
 @dataclass
-class Config:
+class SupervisedConfig:
     dropout: float = 0.5
     label_smoothing: float = 0.0
 
 
-class Method(MethodBase):
-    def __init__(self, cfg: Config, backbone: nn.Module, *, num_samples: int, num_classes: int):
+class Supervised(Method):
+    def __init__(self, cfg: SupervisedConfig, backbone: nn.Module, *, num_samples: int, num_classes: int):
         super().__init__()
         if num_classes < 2:
             raise ValueError(

@@ -21,14 +21,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vidssl.losses.swav_loss import swav_loss
-from vidssl.methods.base import Method as MethodBase
+from vidssl.methods.base import Method
 from vidssl.methods.rho import split_views
 from vidssl.methods.sinkhorn import sinkhorn
 from vidssl.models.heads import MLP
 
 
 @dataclass
-class Config:
+class SwAVConfig:
     dim: int = 128
     hidden_dim: int = 2048
     mlp_layers: int = 3  # Table 16 (3 instead of SwAV's 2)
@@ -40,8 +40,8 @@ class Config:
     freeze_prototypes_epochs: int = 1
 
 
-class Method(MethodBase):
-    def __init__(self, cfg: Config, backbone: nn.Module, *, num_samples: int, num_classes: int):
+class SwAV(Method):
+    def __init__(self, cfg: SwAVConfig, backbone: nn.Module, *, num_samples: int, num_classes: int):
         super().__init__()
         if cfg.num_prototypes < 2:
             raise ValueError(f"bad value for 'method.num_prototypes': {cfg.num_prototypes} (must be >= 2)")

@@ -16,7 +16,8 @@ from typing import Callable
 
 import torch.nn as nn
 
-from vidssl.models.base import BackboneError, check_int
+from vidssl.errors import BackboneError
+from vidssl.models.base import check_int
 from vidssl.models.heads import MLP
 from vidssl.models.resnet2d import resnet2d18
 from vidssl.models.resnet3d import r2plus1d18, r3d18, r3d34

@@ -13,11 +13,9 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
+from vidssl.errors import BackboneError
+
 STAGE_NAMES = ["conv1", "conv2", "conv3", "conv4", "conv5"]
-
-
-class BackboneError(ValueError):
-    """A bad backbone name, option or input (names the offending thing)."""
 
 
 def check_int(name: str, value, minimum: int = 1) -> int:

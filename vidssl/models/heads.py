@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from vidssl.models.base import BackboneError, check_bool, check_int
+from vidssl.errors import BackboneError
+from vidssl.models.base import check_bool, check_int
 
 
 class MLP(nn.Module):

@@ -32,7 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vidssl.models.base import STAGE_NAMES, BackboneError, check_bool, check_clip, check_int, init_weights
+from vidssl.errors import BackboneError
+from vidssl.models.base import STAGE_NAMES, check_bool, check_clip, check_int, init_weights
 from vidssl.models.slow import DEPTHS, TEMPORAL_KERNELS, slow_block, slow_pool1, slow_stem
 
 FAST_TEMPORAL_KERNELS = [3, 3, 3, 3]  # res2..res5 of the Fast pathway (its stem is 5x7x7)

@@ -26,7 +26,8 @@ import itertools
 import torch
 import torch.nn as nn
 
-from vidssl.models.base import STAGE_NAMES, BackboneError, check_bool, check_int
+from vidssl.errors import BackboneError
+from vidssl.models.base import STAGE_NAMES, check_bool, check_int
 from vidssl.models.resnet2d import ResNet2d
 
 

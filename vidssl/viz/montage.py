@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vidssl.config import ConfigError
+from vidssl.errors import ConfigError
 
 
 def pick_clusters(labels: np.ndarray, clusters: int, members: int, seed: int = 0) -> list[tuple[int, np.ndarray]]:

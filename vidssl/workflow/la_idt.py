@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from vidssl.config import Config, ConfigError, _read_recipe, apply_overrides, build_config, find_recipe, to_dict
-from vidssl.workflow.recipe import (TRAINING_STAGES, WORKFLOW_CONFIGS, WorkflowRecipe, load_workflow,
-                                    stage_overrides)
+from vidssl.config import Config, _read_recipe, apply_overrides, build_config, find_recipe, to_dict
+from vidssl.errors import ConfigError, WorkflowError
+from vidssl.workflow.recipe import TRAINING_STAGES, WORKFLOW_CONFIGS, WorkflowRecipe, load_workflow, stage_overrides
 from vidssl.workflow.state import WorkflowState, digest
 
 STAGES = ("extract", "fit", "encode", *TRAINING_STAGES, "analysis")
@@ -40,10 +40,6 @@ STAGES = ("extract", "fit", "encode", *TRAINING_STAGES, "analysis")
 INIT_FROM = {"la": "ir", "la_idt": "ir", "la_joint": "la_idt"}
 # stage -> (method, cluster_source) its training recipe must have
 EXPECTED = {"ir": ("ir", None), "la": ("la", "bank"), "la_idt": ("la", "file"), "la_joint": ("la", "joint")}
-
-
-class WorkflowError(RuntimeError):
-    """A stage cannot go on (e.g. videos that IDT extraction cannot read); the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -203,7 +199,7 @@ def run_la_idt(manifest: str, out: str | Path, recipe: str = "la_idt_r3d18", ove
     Returns {"state": workflow.json records, "clusters": the cluster report or None,
     "final": the final encoder's checkpoint}.
     """
-    from vidssl.data.manifests import load_manifest
+    from vidssl.data.builtin import open_manifest
     from vidssl.workflow.analysis import analyse, format_report
 
     rec, cli, recipe_path = load_workflow(recipe, overrides)
@@ -213,7 +209,7 @@ def run_la_idt(manifest: str, out: str | Path, recipe: str = "la_idt_r3d18", ove
     active = rec.active_stages()
     configs = {s: stage_config(rec, cli, recipe_path.parent, s, layout, spec, progress) for s in active}
     d = configs["ir"].data
-    videos = load_manifest(spec, format=d.format, root=d.root, split=d.split, label_column=d.label_column)
+    videos = open_manifest(spec, format=d.format, root=d.root, split=d.split, label_column=d.label_column)
     state = WorkflowState(layout.out, list(STAGES), {"workflow": "la-idt", "recipe": str(recipe_path),
                                                      "manifest": spec})
     first_redo = STAGES.index(redo) if redo else len(STAGES)

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from vidssl.config import PACKAGED_CONFIGS, ConfigError, _read_recipe, apply_overrides, from_dict, parse_override
+from vidssl.config import PACKAGED_CONFIGS, _read_recipe, apply_overrides, from_dict, parse_override
+from vidssl.errors import ConfigError
 
 WORKFLOW_CONFIGS = PACKAGED_CONFIGS / "workflows"
 TRAINING_STAGES = ("ir", "la", "la_idt", "la_joint")  # in the order they run
@@ -92,7 +93,8 @@ class WorkflowRecipe:
                 raise ConfigError(f"bad value for 'analysis.{key}': {getattr(self.analysis, key)} (must be >= 1)")
 
     def idt_options(self):
-        from vidssl.idt.options import IDTOptionError, IDTOptions
+        from vidssl.errors import IDTOptionError
+        from vidssl.idt.options import IDTOptions
 
         try:
             return IDTOptions.from_dict(self.idt)
@@ -100,7 +102,8 @@ class WorkflowRecipe:
             raise ConfigError(f"bad 'idt' options: {e}") from None
 
     def fisher_config(self):
-        from vidssl.idt.fisher import FisherConfig, FisherModelError
+        from vidssl.errors import FisherModelError
+        from vidssl.idt.fisher import FisherConfig
 
         names = [f.name for f in dataclasses.fields(FisherConfig)]
         unknown = sorted(set(self.fisher) - set(names))

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from vidssl.config import ConfigError
+from vidssl.errors import ConfigError
 
 STATE_FILE = "workflow.json"
 

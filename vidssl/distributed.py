@@ -1,4 +1,7 @@
-"""Data-parallel helpers: one process per device, started by ``torchrun`` or SLURM.
+"""Data-parallel primitives: one process per device, started by ``torchrun`` or SLURM.
+
+A leaf module: every layer of vidssl may import it, and it imports nothing of vidssl
+but :mod:`vidssl.errors`.
 
 Every helper works unchanged in a single process (it is then the identity), so the
 methods call them without asking whether DDP is on.
@@ -19,9 +22,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-
-class DistributedError(RuntimeError):
-    """The process group could not be set up from the environment."""
+from vidssl.errors import DistributedError
 
 
 def is_initialized() -> bool:
@@ -34,10 +35,6 @@ def rank() -> int:
 
 def world_size() -> int:
     return dist.get_world_size() if is_initialized() else 1
-
-
-def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", 0))) if is_initialized() else 0
 
 
 def is_main() -> bool:
