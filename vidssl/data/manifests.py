@@ -25,6 +25,7 @@ dataset) are resolved one level up, by :func:`vidssl.data.builtin.open_manifest`
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from vidssl.errors import ManifestError
+from vidssl.fileio import atomic_write
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -396,9 +398,9 @@ def write_manifest(path: str | os.PathLike, paths: Sequence[str | os.PathLike],
         if k in ("path", "label"):
             raise ManifestError(f"write_manifest: column name {k!r} is reserved")
     header = ["path"] + (["label"] if labels is not None else []) + list(columns)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+
+    def write(raw) -> None:
+        f = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         w = csv.writer(f)
         w.writerow(header)
         for i in range(n):
@@ -414,5 +416,6 @@ def write_manifest(path: str | os.PathLike, paths: Sequence[str | os.PathLike],
                 row.append("" if y is None or (not isinstance(y, str) and int(y) == -1) else str(y))
             row += [str(columns[k][i]) for k in columns]
             w.writerow(row)
-    os.replace(tmp, out)
-    return out
+        f.detach()  # flushed; the raw file stays open for atomic_write
+
+    return atomic_write(out, write)

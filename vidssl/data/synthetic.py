@@ -125,6 +125,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from vidssl.errors import SyntheticError
+from vidssl.fileio import atomic_write, atomic_write_text
 
 FORMAT_VERSION = 2  # bump when the rendering changes: cached datasets of another version are re-rendered
 
@@ -229,11 +230,10 @@ def write_video(path: str | os.PathLike, frames, fps: float = 25.0, codec: str =
     if container_format is None:
         raise SyntheticError(f"write_video({path}): unknown container extension {path.suffix!r} "
                              "(allowed: .mp4 .m4v .mov .mkv .webm .avi)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     rate = Fraction(fps).limit_denominator(1001)
-    try:
-        with av.open(str(tmp), mode="w", format=container_format) as container:
+
+    def encode(f) -> None:  # PyAV muxes into the (seekable) file object: the same bytes as to a path
+        with av.open(f, mode="w", format=container_format) as container:
             stream = container.add_stream(codec, rate=rate)
             stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
             stream.codec_context.thread_count = 1
@@ -244,11 +244,8 @@ def write_video(path: str | os.PathLike, frames, fps: float = 25.0, codec: str =
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+
+    return atomic_write(path, encode)
 
 
 # ----------------------------------------------------------------------------- specs
@@ -646,9 +643,7 @@ def _read_json(path: Path) -> Optional[dict]:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0, size: int = 64,

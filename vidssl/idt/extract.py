@@ -21,6 +21,7 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from vidssl.errors import ShardError
+from vidssl.fileio import atomic_write
 from vidssl.idt.options import IDTOptions
 from vidssl.idt.trajectories import extract_frames
 
@@ -107,14 +108,11 @@ def extract_video(path: str | os.PathLike, opts: IDTOptions, boxes_file: Optiona
 
 def save_descriptors(file: str | os.PathLike, video: str, result: dict, opts: IDTOptions) -> None:
     """Atomic write of one video's descriptors (temporary file + rename)."""
-    file = Path(file)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{file.stem}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, rows=result["rows"].astype(np.float32), path=np.asarray(str(video)),
-                        frames=np.asarray(result["frames"]), width=np.asarray(result["width"]),
-                        height=np.asarray(result["height"]), scale=np.asarray(result.get("scale", 1.0)),
-                        format=np.asarray(FILE_FORMAT), options=np.asarray(json.dumps(opts.to_dict())))
-    os.replace(tmp, file)
+    atomic_write(file, lambda f: np.savez_compressed(
+        f, rows=result["rows"].astype(np.float32), path=np.asarray(str(video)),
+        frames=np.asarray(result["frames"]), width=np.asarray(result["width"]),
+        height=np.asarray(result["height"]), scale=np.asarray(result.get("scale", 1.0)),
+        format=np.asarray(FILE_FORMAT), options=np.asarray(json.dumps(opts.to_dict()))))
 
 
 def load_descriptors(file: str | os.PathLike) -> np.ndarray:

@@ -23,6 +23,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from vidssl.errors import FisherModelError
+from vidssl.fileio import atomic_write
 from vidssl.idt.options import DESCRIPTORS, IDTOptions
 from vidssl.idt.sketch import CountSketch
 
@@ -262,11 +263,7 @@ class FisherModel:
         meta = {"format": MODEL_FORMAT, "fisher": asdict(self.cfg), "idt": self.opts.to_dict(),
                 "blocks": len(self.blocks)}
         arrays["meta"] = np.asarray(json.dumps(meta))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-        return path
+        return atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FisherModel":

@@ -1,7 +1,7 @@
 """The manifest-level steps after extraction: fit PCA + GMM, encode every video.
 
 Shared by ``vidssl idt fit`` / ``vidssl idt encode`` and the LA + IDT workflow
-(:mod:`vidssl.commands.workflow`). Dense-trajectory paper Sec. 3.3 and 4.2: PCA and
+(:mod:`vidssl.workflow.la_idt`). Dense-trajectory paper Sec. 3.3 and 4.2: PCA and
 the GMM are fitted on a random sample (500 descriptors from each of up to 3500
 videos); every video's descriptors are then encoded into one power + L2 normalised,
 count-sketched Fisher vector (2000-d), one row per manifest video, in manifest order.
@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from vidssl.errors import FisherModelError
+from vidssl.fileio import atomic_write
 from vidssl.idt.extract import descriptor_file, load_descriptors
 from vidssl.idt.fisher import FisherConfig, FisherModel, sample_rows
 from vidssl.idt.options import IDTOptions
@@ -71,10 +72,6 @@ def save_encoded(out: str | os.PathLike, features: np.ndarray, paths: Sequence[s
                  missing: np.ndarray) -> Path:
     """Atomic ``.npz`` with ``features`` [N, D], ``paths`` [N] (the manifest order),
     ``labels`` [N] and ``missing`` [N] (read back by :mod:`vidssl.methods.feature_file`)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.npz")
-    np.savez(tmp, features=features, paths=np.asarray(paths), labels=np.asarray(labels, np.int64), missing=missing)
-    os.replace(tmp, out)
-    return out
+    return atomic_write(out, lambda f: np.savez(f, features=features, paths=np.asarray(paths),
+                                                labels=np.asarray(labels, np.int64), missing=missing))
 

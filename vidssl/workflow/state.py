@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Callable
 
 from vidssl.errors import ConfigError
+from vidssl.fileio import atomic_write_text
 
 STATE_FILE = "workflow.json"
 
@@ -40,10 +40,7 @@ class WorkflowState:
         self.now: dict[str, tuple[str, float]] = {}  # this invocation: stage -> (status, seconds)
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"header": self.header, "stages": self.stages}, indent=2) + "\n")
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps({"header": self.header, "stages": self.stages}, indent=2) + "\n")
 
     def _set(self, name: str, **fields) -> None:
         self.stages.setdefault(name, {"status": "pending", "seconds": 0.0}).update(fields)
