@@ -61,7 +61,7 @@ def test_compare_writes_markdown_and_html_with_a_row_per_run(synth_dir, tmp_path
 
 
 def test_compare_rejects_bad_runs_and_evals(tmp_path):
-    from vidssl.commands.compare import write_comparison
+    from vidssl.viz.compare import write_comparison
 
     for runs, evals, needle in [(["random:no_such_recipe"], "knn", "no_such_recipe"),
                                 ([str(tmp_path / "missing_run")], "knn", "missing_run"),

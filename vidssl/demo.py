@@ -64,9 +64,9 @@ def run_demo(out: str | Path = "runs/demo", videos: int | None = None, epochs: i
 
     ``overrides`` (``key=value``) apply to every recipe, e.g. a smaller model for a quick look.
     """
-    from vidssl.commands.evaluate import evaluate
     from vidssl.data.synthetic import make_synthetic
     from vidssl.engine.trainer import train
+    from vidssl.eval.protocols import evaluate
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,7 +124,7 @@ def run_demo(out: str | Path = "runs/demo", videos: int | None = None, epochs: i
     plot_results(results, runs, out)
     # the comparison report (issue 6): the trained runs and the random-init reference on common
     # ground, with t-SNE pictures and retrieval grids; features come from the cache filled above
-    from vidssl.commands.compare import write_comparison
+    from vidssl.viz.compare import write_comparison
 
     random_specs = [f"random:{e.recipe}" for e in ENTRIES if not e.train and e.name in results]
     if runs or random_specs:

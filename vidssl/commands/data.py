@@ -43,8 +43,8 @@ def run_synth(args) -> int:
 
 
 def run_check(args) -> int:
-    from vidssl.data.check import check_videos
     from vidssl.data.builtin import open_manifest
+    from vidssl.data.check import check_videos
 
     manifest = open_manifest(args.manifest, format=args.format, root=args.root, check_files=False)
     bad = check_videos(manifest, backend=args.backend, progress=sys.stderr.isatty())

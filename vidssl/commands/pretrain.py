@@ -13,7 +13,6 @@ Under ``torchrun --nproc_per_node N -m vidssl pretrain ...`` the run is data-par
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -52,21 +51,8 @@ def split_options(args: argparse.Namespace) -> tuple[argparse.Namespace, list[st
     return opts, rest
 
 
-def load_recipe(recipe: str, overrides: list[str], supervised: bool):
-    """The validated config of ``recipe`` + overrides (``method.name`` forced for train-supervised)."""
-    from vidssl.config import _read_recipe, apply_overrides, build_config, find_recipe
-
-    raw = _read_recipe(find_recipe(recipe))
-    if supervised:
-        from vidssl.methods import method_config_class
-
-        keep = {f.name for f in dataclasses.fields(method_config_class("supervised"))}
-        raw["method"] = {"name": "supervised", **{k: v for k, v in (raw.get("method") or {}).items() if k in keep}}
-        overrides = [o for o in overrides if not o.replace(" ", "").startswith("method.name=")]
-    return build_config(apply_overrides(raw, overrides))
-
-
 def run(args) -> int:
+    from vidssl.config import load_recipe
     from vidssl.engine.trainer import default_run_dir, train
     from vidssl.errors import CheckpointError, NonFiniteLossError
 

@@ -45,8 +45,8 @@ def add_parser(sub) -> None:
 
 
 def run_tsne(args) -> int:
-    from vidssl.commands.evaluate import resolve_checkpoint
     from vidssl.eval.features import make_context
+    from vidssl.eval.protocols import resolve_checkpoint
     from vidssl.viz.tsne import save_tsne
 
     ctx = make_context(resolve_checkpoint(args.checkpoint), args.manifest, args.manifest, args.overrides,
@@ -55,48 +55,12 @@ def run_tsne(args) -> int:
     return 0
 
 
-def _labelings(args):
-    """(list of label arrays [N], manifest, source name, video backend) for ``viz clusters``."""
-    import numpy as np
-
-    from vidssl.data.builtin import open_manifest
-    from vidssl.errors import ConfigError
-
-    manifest = open_manifest(args.manifest) if args.manifest else None
-    if args.run:
-        from vidssl.commands.cluster import run_manifest, stored_clusterings
-        from vidssl.commands.evaluate import resolve_checkpoint
-        from vidssl.engine.checkpoint import load_checkpoint
-
-        ckpt = load_checkpoint(resolve_checkpoint(args.run))
-        backend = ckpt["config"].get("data", {}).get("backend", "pyav")
-        return stored_clusterings(ckpt, args.run), manifest or run_manifest(ckpt["config"]), args.run, backend
-    if manifest is None:
-        raise ConfigError("--labels needs --manifest (the videos its rows follow)")
-    try:
-        labels = np.load(args.labels, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read cluster labels {args.labels}: {e}") from None
-    if labels.ndim not in (1, 2) or not np.issubdtype(labels.dtype, np.integer):
-        raise ConfigError(f"{args.labels}: expected integer cluster labels [N] or [m, N], "
-                          f"got {labels.dtype} {labels.shape}")
-    return list(np.atleast_2d(labels)), manifest, args.labels, "pyav"
-
-
-def member_names(manifest, column: str) -> list[str] | None:
-    """The value of ``column`` for every video (class names for the label column); None if absent."""
-    if column == manifest.label_column:
-        if all(y < 0 for y in manifest.labels):
-            return None
-        return [manifest.classes[y] if 0 <= y < len(manifest.classes) else str(y) for y in manifest.labels]
-    return list(manifest.columns[column]) if column in manifest.columns else None
-
-
 def run_clusters(args) -> int:
     from vidssl.errors import ConfigError
+    from vidssl.eval.clusters import load_labelings, member_names
     from vidssl.viz.montage import save_cluster_montage
 
-    labelings, manifest, source, backend = _labelings(args)
+    labelings, manifest, source, backend = load_labelings(args.run, args.labels, args.manifest)
     if not 0 <= args.clustering < len(labelings):
         raise ConfigError(f"--clustering {args.clustering}: {source} holds {len(labelings)} clusterings")
     for name in ("clusters", "members", "frames"):

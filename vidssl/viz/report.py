@@ -1,7 +1,7 @@
 """The comparison report (``vidssl compare``): a table of runs x metrics, grouped over seeds,
 plus pictures per run, as Markdown and as one self-contained HTML page.
 
-Pure formatting: no torch, no evaluation (that is :mod:`vidssl.commands.compare`).
+Pure formatting: no torch, no evaluation (that is :mod:`vidssl.viz.compare`).
 Runs named ``<name>_seed<k>`` form one row ``<name>`` with the mean and the sample
 standard deviation (ddof = 1) over the seeds; any other run is a row of its own.
 Images are referenced by paths relative to the report, so the folder can be moved.

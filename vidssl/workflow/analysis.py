@@ -13,7 +13,7 @@ Entries (each m clusterings of the N training videos, K clusters each):
 
 For every entry and every label column of the manifest (``label``, and e.g.
 ``appearance`` of the built-in data): NMI, adjusted Rand index and purity, the mean
-over the m clusterings (:func:`vidssl.commands.cluster.cluster_report`).
+over the m clusterings (:func:`vidssl.eval.clusters.cluster_report`).
 """
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def stage_clusterings(checkpoints: dict[str, Path], k: int, m: int, seed: int = 
 def analyse(checkpoints: dict[str, Path], manifest, out: Path, k: int, m: int, montage=None) -> dict:
     """Write ``out/clusters.json`` (and ``out/montages/ENTRY.png`` when ``montage`` is an
     :class:`~vidssl.workflow.recipe.AnalysisConfig` with ``montage: true``); returns the report."""
-    from vidssl.commands.cluster import cluster_report, label_columns
+    from vidssl.eval.clusters import cluster_report, label_columns
 
     labelings = stage_clusterings(checkpoints, k, m)
     columns = label_columns(manifest)
@@ -93,7 +93,7 @@ def analyse(checkpoints: dict[str, Path], manifest, out: Path, k: int, m: int, m
 
 def member_names(manifest) -> list[str]:
     """A title per video: its motion class and the other label columns (e.g. the scene)."""
-    from vidssl.commands.cluster import label_columns
+    from vidssl.eval.clusters import label_columns
 
     cols = label_columns(manifest)
     names = []
