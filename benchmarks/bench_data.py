@@ -159,15 +159,15 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    from vidssl.data.builtin import open_manifest
     from vidssl.data.datasets import VideoDataset
-    from vidssl.data.manifests import load_manifest
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.data) if args.data else Path(tmp) / "synth"
         t0 = time.perf_counter()
         manifest_path = prepare_videos(folder, args.videos)
         print(f"videos: {manifest_path} (ready in {time.perf_counter() - t0:.1f} s)")
-        manifest = load_manifest(manifest_path)
+        manifest = open_manifest(manifest_path)
         dataset = VideoDataset(manifest, tiny_data_config(), train=True)
         print(f"{len(dataset)} training videos; torch {torch.__version__}, {args.threads} threads\n")
 

@@ -65,12 +65,17 @@ def main() -> int:
     ap.add_argument("--components", type=int, default=32)
     ap.add_argument("--pca", default="variance", choices=["variance", "per_type"])
     ap.add_argument("--seed", type=int, default=0)
+    try:  # benchmarks/results_doc.py: on sys.path[0] when run as `python benchmarks/bench_idt_synthetic.py`
+        from results_doc import add_doc_argument, provenance, section_name, write_section
+    except ModuleNotFoundError:  # python -m benchmarks.bench_idt_synthetic
+        from benchmarks.results_doc import add_doc_argument, provenance, section_name, write_section
+    add_doc_argument(ap)
     args = ap.parse_args()
 
     from sklearn.cluster import KMeans
     from sklearn.metrics import normalized_mutual_info_score as nmi
 
-    from vidssl.data.manifests import load_manifest
+    from vidssl.data.builtin import open_manifest
     from vidssl.data.synthetic import make_synthetic
     from vidssl.idt.extract import descriptor_file, extract_manifest, load_descriptors
     from vidssl.idt.fisher import FisherConfig, FisherModel, sample_rows
@@ -78,8 +83,8 @@ def main() -> int:
 
     out = Path(args.out)
     files = make_synthetic(out / "data", videos=args.videos, seed=args.seed)
-    train = load_manifest(files["train"])
-    test = load_manifest(files["test"])
+    train = open_manifest(files["train"])
+    test = open_manifest(files["test"])
     opts = IDTOptions()
     t = time.perf_counter()
     for m in (train, test):
@@ -112,6 +117,16 @@ def main() -> int:
     km = KMeans(n_clusters=len(train.classes), n_init=10, random_state=args.seed).fit(x_all)
     print(f"[k-means K={len(train.classes)} on IDT FV] NMI motion {nmi(motion, km.labels_):.3f}   "
           f"NMI appearance {nmi(app, km.labels_):.3f}")
+    # the same figures as one Markdown row, for docs/results.md
+    table = ("| videos | PCA | GMM K | FV dims | linear probe, motion: IDT FV | random-init r3d18 (w16) | chance "
+             "| k-means NMI motion | k-means NMI appearance |\n|---|---|---|---|---|---|---|---|---|\n"
+             f"| {len(train) + len(test)} | {args.pca} | {args.components} | {model.out_dim} | {acc_idt:.3f} "
+             f"| {acc_rand:.3f} | {chance:.3f} | {nmi(motion, km.labels_):.3f} | {nmi(app, km.labels_):.3f} |")
+    print(f"\n{table}")
+    if args.doc:  # --no-doc: print only
+        name = section_name("idt_synthetic", args, ap, ["videos", "components", "pca", "seed"])
+        path = write_section(name, table + "\n\n" + provenance(), args.doc_path)
+        print(f"wrote section {name} of {path}")
     return 0
 
 

@@ -50,9 +50,27 @@ def _worker(rank, port, out_dir):
 
     data = RandomClips(n=24)
     train(_ddp_cfg(), out_dir, dataset=data, method=make_method(data, dropout=0.0))
+    _finetune(f"{out_dir}/finetune", f"{out_dir}/checkpoints/last.pt")
     with open(f"{out_dir}/rank{rank}.json", "w") as f:
         json.dump(res, f)
     dist.cleanup()
+
+
+def _finetune(out_dir, pretrained):
+    """The fine-tuning recipe on the engine: the supervised method from a pretrained
+    checkpoint (train.init_from), L2-SP, a validation set with the plateau schedule."""
+    from test_trainer import RandomClips, TinyBackbone, make_cfg
+
+    from vidssl.engine.trainer import train
+    from vidssl.methods.supervised import Supervised, SupervisedConfig
+
+    data = RandomClips(n=24)
+    torch.manual_seed(0)
+    method = Supervised(SupervisedConfig(dropout=0.0, l2sp=0.1), TinyBackbone(), num_samples=24, num_classes=3)
+    cfg = make_cfg(**{"data.batch_size": 8, "train.epochs": 3, "method.dropout": 0.0, "method.l2sp": 0.1,
+                      "train.init_from": pretrained, "optim.schedule": "plateau", "optim.plateau_patience": 0,
+                      "train.checkpoint_every_steps": 2})
+    return train(cfg, out_dir, dataset=data, method=method, val_dataset=RandomClips(n=6, views=2))
 
 
 def _ddp_cfg():
@@ -110,6 +128,24 @@ def test_two_process_training_matches_one_process(two_process_run, tmp_path):
         if isinstance(v, torch.Tensor) and v.is_floating_point():
             torch.testing.assert_close(v, b["model"][k], rtol=1e-5, atol=1e-6, msg=k)
     assert losses(single) == pytest.approx(losses(ddp_dir), abs=1e-5)
+
+
+def test_two_process_finetune_matches_one_process(two_process_run, tmp_path):
+    """Fine-tuning is a recipe on the engine, so it runs data-parallel: 2 processes with the
+    global batch split give the 1-process weights, losses and validation record."""
+    from test_trainer import losses
+
+    ddp_dir, _ = two_process_run
+    single = _finetune(tmp_path / "single", str(ddp_dir / "checkpoints" / "last.pt"))
+    a = load_checkpoint(single / "checkpoints" / "last.pt")
+    b = load_checkpoint(ddp_dir / "finetune" / "checkpoints" / "last.pt")
+    assert a["step"] == b["step"] == 9 and a["validation"] == b["validation"]
+    assert a["validation"]["best_epoch"] >= 1 and (single / "checkpoints" / "best.pt").is_file()
+    assert any(k.startswith("anchor.") for k in a["model"])  # L2-SP's starting weights travel in the state
+    for k, v in a["model"].items():
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            torch.testing.assert_close(v, b["model"][k], rtol=1e-5, atol=1e-6, msg=k)
+    assert losses(single) == pytest.approx(losses(ddp_dir / "finetune"), abs=1e-5)
 
 
 def test_single_process_helpers_are_identities():

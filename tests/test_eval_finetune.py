@@ -1,15 +1,19 @@
-"""Fine-tuning: frozen stages, the subsets it trains and validates on, the lr schedules,
-early stopping, and the CLI end to end on a tiny built-in dataset."""
+"""Fine-tuning on the engine: frozen stages, L2-SP, the subsets it trains and validates on,
+the lr schedules, early stopping, resume, and the CLI end to end on a tiny built-in dataset."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from vidssl.cli import main
+from vidssl.engine.checkpoint import load_checkpoint
 from vidssl.eval import finetune
-from vidssl.eval.finetune import FinetuneNet, finetune_subsets, stage_modules, step_lr
+from vidssl.eval.finetune import finetune_subsets
+from vidssl.methods.supervised import Supervised, SupervisedConfig
 from vidssl.models import build_backbone
+from vidssl.models.base import stage_modules
 
 TINY = ["model.width=4", "data.num_frames=4", "data.stride=2", "data.crop_size=24", "data.test_short_side=28",
         "data.augment.short_side=[28, 32]", "data.workers=0", "data.test_clips=2", "train.progress=false",
@@ -21,19 +25,28 @@ def _batch(n=4, size=16, frames=4, seed=0):
     return {"clips": torch.randn(n, 1, 3, frames, size, size, generator=g), "label": torch.arange(n) % 2}
 
 
+def _net(backbone, num_classes=2, **kw):
+    return Supervised(SupervisedConfig(**kw), backbone, num_samples=4, num_classes=num_classes)
+
+
 @pytest.mark.parametrize("freeze", [0, 2, 5])
 def test_frozen_stages_get_no_gradient_and_keep_their_bn_statistics(freeze):
     torch.manual_seed(0)
-    net = FinetuneNet(build_backbone("r3d18", width=4), num_classes=2, dropout=0.5, freeze_stages=freeze)
+    net = _net(build_backbone("r3d18", width=4), dropout=0.5, freeze_stages=freeze)
     names = net.backbone.stage_names
     assert net.frozen_stages == names[:freeze]
     before = {k: v.clone() for k, v in net.state_dict().items()}
     opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.5, momentum=0.9)
-    loss = finetune.train_one_epoch(net, [_batch(), _batch(seed=1)], opt, torch.device("cpu"), False, "t")
-    assert np.isfinite(loss)
-    # one more backward to look at the gradients themselves
     net.train()
-    torch.nn.functional.cross_entropy(net(_batch()["clips"][:, 0]), _batch()["label"]).backward()
+    for batch in [_batch(), _batch(seed=1)]:
+        loss = net(batch)["loss"]
+        assert torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # one more backward to look at the gradients themselves
+    opt.zero_grad(set_to_none=True)
+    net(_batch())["loss"].backward()
     after = net.state_dict()
     for i, name in enumerate(names):
         stage = net.backbone.stages[name]
@@ -60,11 +73,11 @@ def test_stage_modules_cover_every_backbone_family():
     assert len(stage_modules(sf, "conv5")) == 2  # no lateral out of the last stage
     trn = build_backbone("trn", width=4, segments=2)
     assert stage_modules(trn, "conv1") == [trn.cnn.stages["conv1"]]
-    net = FinetuneNet(trn, 3, freeze_stages=2)
+    net = _net(trn, 3, freeze_stages=2)
     assert not any(p.requires_grad for p in trn.cnn.stages["conv2"].parameters())
     assert all(p.requires_grad for p in trn.relations.parameters())
-    with pytest.raises(ValueError, match="finetune_freeze_stages"):
-        FinetuneNet(build_backbone("r3d18", width=4), 2, freeze_stages=6)
+    with pytest.raises(ValueError, match="method.freeze_stages"):
+        _net(build_backbone("r3d18", width=4), 2, freeze_stages=6)
     assert net.frozen_stages == ["conv1", "conv2"]
 
 
@@ -81,61 +94,70 @@ def test_finetune_subsets_are_disjoint_training_videos_of_the_right_size():
     assert np.array_equal(again[0], tr) and np.array_equal(again[1], va)
 
 
-def test_step_schedule_by_hand():
-    # App. B.6: 0.025, x 0.1 at epochs 60, 120, 180
-    ms = [60, 120, 180]
-    assert step_lr(0.025, 0, ms, 0.1) == pytest.approx(0.025)
-    assert step_lr(0.025, 59, ms, 0.1) == pytest.approx(0.025)
-    assert step_lr(0.025, 60, ms, 0.1) == pytest.approx(0.0025)
-    assert step_lr(0.025, 150, ms, 0.1) == pytest.approx(0.00025)
-    assert step_lr(0.025, 199, ms, 0.1) == pytest.approx(0.000025)
+def test_l2sp_pulls_towards_the_starting_weights():
+    """L2-SP (CPC paper Sec. 4.2.4): the penalty is l2sp / 2 ||w - w0||^2 with w0 the weights
+    at the start of training, zero there, and its gradient is l2sp (w - w0)."""
+    torch.manual_seed(0)
+    net = _net(build_backbone("r3d18", width=4), dropout=0.0, l2sp=0.5, freeze_stages=1).eval()
+    net.on_train_start(None)
+    plain = _net(build_backbone("r3d18", width=4), dropout=0.0).eval()
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("anchor.")})
+    batch = _batch()
+    assert net(batch)["loss"].item() == pytest.approx(plain(batch)["loss"].item(), abs=1e-6)  # w = w0
+    name, moved = [(n, p) for n, p in net.backbone.named_parameters() if p.requires_grad][-3]
+    with torch.no_grad():  # move one trainable tensor by 0.1 in both nets
+        moved.add_(0.1)
+        dict(plain.backbone.named_parameters())[name].add_(0.1)
+    expected = 0.5 / 2 * 0.1 ** 2 * moved.numel()
+    assert (net(batch)["loss"] - plain(batch)["loss"]).item() == pytest.approx(expected, rel=1e-3)
+    frozen = net.backbone.stages["conv1"]
+    assert not any(n.startswith("stages__conv1") for n, _ in net.anchor.named_buffers())  # frozen: no anchor
+    assert all(not p.requires_grad for p in frozen.parameters())
+    # a resume keeps w0 (a buffer of the state dict), and on_train_start does not retake it
+    again = _net(build_backbone("r3d18", width=4), dropout=0.0, l2sp=0.5, freeze_stages=1)
+    again.load_state_dict(net.state_dict())
+    again.on_train_start(None)
+    assert all(torch.equal(a, b) for a, b in zip(again.anchor.buffers(), net.anchor.buffers()))
 
 
-def _scripted_run(monkeypatch, synth_dir, val_accs, overrides):
-    """Run finetune.evaluate with training replaced by a no-op and the validation accuracy scripted."""
+def _scripted_run(monkeypatch, synth_dir, tmp_path, val_accs, overrides):
+    """Fine-tune for real (tiny) with the validation accuracy scripted; returns (metrics,
+    learning rate of the first step of every epoch)."""
+    import vidssl.engine.trainer as trainer
     from vidssl.eval.features import make_context
 
-    ctx = make_context("random", str(synth_dir / "train.csv"), str(synth_dir / "test.csv"), TINY + overrides,
+    ctx = make_context("random", str(synth_dir / "train.csv"), str(synth_dir / "test.csv"),
+                       TINY + [f"eval.out_dir={tmp_path}", "train.log_every=1"] + overrides,
                        progress=False, recipe="supervised_tiny")
-    lrs, script = [], iter(val_accs)
-
-    def fake_train(model, loader, optimizer, device, progress, desc):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        return 1.0
-
-    def fake_predict(model, dataset, ctx_, desc):
-        n, k = len(dataset), ctx_.num_classes()
-        labels = torch.as_tensor(dataset.manifest.labels)
-        if desc == "validation":  # the first round(acc * n) videos right, the rest wrong
-            right = torch.arange(n) < round(next(script) * n)
-            pred = torch.where(right, labels, (labels + 1) % k)
-        else:
-            pred = labels
-        return torch.nn.functional.one_hot(pred, k).float()[:, None]  # [N, 1, K]
-
-    monkeypatch.setattr(finetune, "train_one_epoch", fake_train)
-    monkeypatch.setattr(finetune, "predict", fake_predict)
-    return finetune.evaluate(ctx), lrs
+    script = iter(val_accs)
+    monkeypatch.setattr(trainer, "validation_top1", lambda *a, **k: next(script))
+    out = finetune.evaluate(ctx)
+    recs = [json.loads(x) for x in (Path(out["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
+    train_recs = [r for r in recs if "lr" in r]
+    steps = len(train_recs) // out["epochs_run"]
+    return out, [r["lr"] for r in train_recs[::steps]]
 
 
-def test_early_stopping_keeps_the_best_validation_epoch(monkeypatch, synth_dir):
+def test_early_stopping_keeps_the_best_validation_epoch(monkeypatch, synth_dir, tmp_path):
     # 22 training videos, 8 classes: validation 0.5 -> some classes give 1 video each
-    out, lrs = _scripted_run(monkeypatch, synth_dir, [0.2, 0.6, 0.4, 0.4, 0.8],
+    out, lrs = _scripted_run(monkeypatch, synth_dir, tmp_path, [0.2, 0.6, 0.4, 0.4, 0.8],
                              ["eval.finetune_epochs=20", "eval.finetune_stop_patience=2",
                               "eval.finetune_val_fraction=0.5", "eval.finetune_milestones=[1]"])
     assert out["epochs_run"] == 4 and out["best_epoch"] == 2  # no gain in epochs 3 and 4: stop
+    assert out["val_top1"] == 0.6
     assert out["num_val"] > 0 and out["num_finetune_train"] + out["num_val"] == 22
-    assert out["top1"] == 1.0 and out["views"] == 1
     assert lrs == pytest.approx([0.025, 0.0025, 0.0025, 0.0025])  # step schedule, milestone at epoch 1
+    best = load_checkpoint(Path(out["run_dir"]) / "checkpoints" / "best.pt")
+    assert best["epoch"] == 2  # the test used the weights of the best validation epoch
 
 
-def test_plateau_schedule_drops_when_validation_stalls(monkeypatch, synth_dir):
-    out, lrs = _scripted_run(monkeypatch, synth_dir, [0.5, 0.5, 0.5, 0.5, 0.5],
+def test_plateau_schedule_drops_when_validation_stalls(monkeypatch, synth_dir, tmp_path):
+    out, lrs = _scripted_run(monkeypatch, synth_dir, tmp_path, [0.5, 0.5, 0.5, 0.5, 0.5],
                              ["eval.finetune_epochs=5", "eval.finetune_schedule=plateau", "eval.finetune_lr=0.1",
                               "eval.finetune_lr_patience=1", "eval.finetune_stop_patience=null",
                               "eval.finetune_val_fraction=0.5"])
     assert out["epochs_run"] == 5
-    # ReduceLROnPlateau(patience=1): epoch 1 sets the best, epoch 2 is the first bad one, epoch 3 the second
+    # as ReduceLROnPlateau(patience=1): epoch 1 sets the best, epoch 2 is the first bad one, epoch 3 the second
     assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.01, 0.01])
 
 
@@ -172,3 +194,47 @@ def test_plateau_without_validation_is_a_config_error(synth_dir, capsys):
                  "--train", str(synth_dir / "train.csv"), "--test", str(synth_dir / "test.csv"), "--quiet", *TINY,
                  "eval.finetune_schedule=plateau", "eval.finetune_val_fraction=0"])
     assert code == 2 and "finetune_val_fraction" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_killed_finetune_resumes_to_the_same_weights(synth_dir, tmp_path):
+    """SIGKILL a real ``vidssl eval finetune`` mid-epoch, run the same command again: it
+    resumes its run directory and ends with the weights and metrics of an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def args(out):
+        return ["eval", "finetune", "--checkpoint", "random", "--config", "supervised_tiny",
+                "--train", str(synth_dir / "train.csv"), "--test", str(synth_dir / "test.csv"), "--quiet",
+                "--json", str(out / "ft.json"), *TINY, "eval.finetune_epochs=3", "eval.finetune_val_fraction=0.2",
+                "eval.finetune_l2sp=0.01", "train.checkpoint_every_steps=1", f"eval.out_dir={out}"]
+
+    assert main(args(tmp_path / "full")) == 0
+    cut = tmp_path / "cut"
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen([sys.executable, "-m", "vidssl", *args(cut)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        while proc.poll() is None:  # kill as soon as the first mid-epoch checkpoint exists
+            if list(cut.glob("finetune_*/checkpoints/last.pt")):
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.02)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    (ckpt,) = cut.glob("finetune_*/checkpoints/last.pt")
+    saved = load_checkpoint(ckpt)
+    assert not saved["finished"] and saved["epoch_step"] > 0  # killed mid-epoch
+    assert main(args(cut)) == 0
+    (full_ckpt,) = (tmp_path / "full").glob("finetune_*/checkpoints/last.pt")
+    a, b = load_checkpoint(full_ckpt), load_checkpoint(ckpt)
+    assert a["step"] == b["step"] and b["finished"] and a["validation"] == b["validation"]
+    for k, v in a["model"].items():
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            torch.testing.assert_close(v, b["model"][k], rtol=0, atol=1e-5, msg=k)
+    m_full, m_cut = (json.loads((d / "ft.json").read_text()) for d in (tmp_path / "full", cut))
+    assert m_full["top1"] == m_cut["top1"] and m_full["clip_top1"] == m_cut["clip_top1"]

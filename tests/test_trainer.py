@@ -88,9 +88,9 @@ def make_cfg(**overrides):
     return load_config(None, [f"{k}={v}" for k, v in items.items()])
 
 
-def make_method(data, dropout=0.5, **kw):
+def make_method(data, dropout=0.5, l2sp=0.0, **kw):
     torch.manual_seed(0)
-    return Recording(supervised.SupervisedConfig(dropout=dropout), TinyBackbone(), num_samples=len(data),
+    return Recording(supervised.SupervisedConfig(dropout=dropout, l2sp=l2sp), TinyBackbone(), num_samples=len(data),
                      num_classes=data.num_classes, **kw)
 
 
@@ -262,7 +262,8 @@ def test_killed_train_supervised_resumes_to_the_same_weights(tiny_videos, tmp_pa
 
 def test_command_options_anywhere_and_supervised_forced():
     from vidssl.cli import build_parser
-    from vidssl.commands.pretrain import load_recipe, split_options
+    from vidssl.commands.pretrain import split_options
+    from vidssl.config import load_recipe
 
     args = build_parser().parse_args(["train-supervised", "ir_r3d18", "optim.lr=0.3", "--run-dir", "R",
                                       "--no-resume", "train.epochs=2"])
@@ -274,3 +275,49 @@ def test_command_options_anywhere_and_supervised_forced():
     bad = build_parser().parse_args(["pretrain", "supervised_tiny", "a=1", "--bogus"])
     with pytest.raises(ConfigError, match="--bogus"):
         split_options(bad)
+
+
+# ----------------------------------------------------------------------------- host synchronisation
+
+
+class HostReads(torch.Tensor):
+    """A tensor that counts the reads of its value to the host (``item``, ``float``,
+    ``bool``, ``tolist``, ``numpy``, ...); every tensor computed from it is one too."""
+
+    reads = 0
+    READS = {torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.numpy, torch.Tensor.__float__,
+             torch.Tensor.__int__, torch.Tensor.__bool__, torch.Tensor.__index__, torch.Tensor.__format__}
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in cls.READS:
+            cls.reads += 1
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+class Counted(Recording):
+    """The loss and the logs come out as :class:`HostReads` tensors."""
+
+    def forward(self, batch):
+        out = super().forward(batch)
+        return {"loss": out["loss"].as_subclass(HostReads),
+                "logs": {k: v.as_subclass(HostReads) for k, v in out["logs"].items()}}
+
+
+@pytest.mark.parametrize("log_every", [1, 4])
+def test_the_loss_is_read_from_the_device_once_per_log_every_steps(tmp_path, log_every):
+    data = RandomClips(n=32)
+    cfg = make_cfg(**{"train.epochs": 2, "train.log_every": log_every})  # 8 steps per epoch
+    torch.manual_seed(0)
+    method = Counted(supervised.SupervisedConfig(), TinyBackbone(), num_samples=len(data), num_classes=3)
+    HostReads.reads = 0
+    run = train(cfg, tmp_path / "r", dataset=data, method=method)
+    steps = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
+    assert steps == 16
+    assert 0 < HostReads.reads <= steps // log_every  # one read per metrics line, none inside a step
+    # the counter does see a read per step when there is one
+    before = HostReads.reads
+    for _ in range(3):
+        float(method(next(iter([{"clips": torch.randn(2, 1, *SHAPE), "label": torch.tensor([0, 1]),
+                                 "index": torch.tensor([0, 1])}])))["loss"].detach())
+    assert HostReads.reads == before + 3

@@ -67,6 +67,7 @@ class DataConfig:
     ``fps`` (the native rate when null); timespans (``t_max``) are in seconds."""
 
     train: str = ""  # manifest: CSV, UCF101/HMDB51 split folder, Kinetics CSV, or a folder
+    val: str = ""  # optional labelled validation manifest: best epoch, plateau schedule, early stopping
     format: Literal["auto", "csv", "ucf101", "hmdb51", "kinetics", "folder"] = "auto"
     root: Optional[str] = None  # video root for the split-file formats
     split: int = 1  # official split number (UCF101 / HMDB51)
@@ -110,11 +111,13 @@ class OptimConfig:
     nesterov: bool = False
     weight_decay: float = 1e-4
     lars_trust: float = 0.001  # LARS trust coefficient; biases and BN are excluded
-    schedule: Literal["cosine", "step", "constant"] = "cosine"
+    # "plateau": lr x gamma when the validation top-1 has not improved for plateau_patience epochs
+    schedule: Literal["cosine", "step", "constant", "plateau"] = "cosine"
     warmup_epochs: float = 0.0
     milestones: list[float] = field(default_factory=list)  # epochs, for the step schedule
     gamma: float = 0.1
     min_lr: float = 0.0
+    plateau_patience: int = 5  # epochs; the plateau schedule (the papers give no number)
 
 
 @dataclass
@@ -125,13 +128,14 @@ class TrainConfig:
     name: Optional[str] = None  # run directory name (default: recipe name + time)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
-    log_every: int = 10  # steps between metrics.jsonl lines
+    log_every: int = 10  # steps between metrics.jsonl lines (and between reads of the loss from the device)
     checkpoint_every_steps: int = 0  # 0 = only at the end of every epoch
     max_steps_per_epoch: Optional[int] = None  # cap for quick runs
     grad_clip: Optional[float] = None
     init_from: Optional[str] = None  # initialise the backbone (and matching keys) from a checkpoint
     sync_bn: bool = False  # SyncBatchNorm under DDP (SimCLR/BYOL/SwAV in the paper)
     progress: bool = True  # progress bar
+    stop_patience: Optional[int] = None  # with a validation set: stop after this many epochs without a better top-1
 
 
 _VIEWS = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
@@ -191,6 +195,7 @@ class EvalConfig:
     finetune_lr: float = 0.025
     finetune_momentum: float = 0.9
     finetune_wd: float = 0.0
+    finetune_l2sp: float = 0.0  # weight decay towards the pretrained weights (L2-SP; CPC paper Sec. 4.2.4); 0 = off
     finetune_dropout: float = 0.8  # dropout before the classifier
     # "step": x gamma at each milestone (B.6); "plateau": x gamma when the validation accuracy has not
     # improved for finetune_lr_patience epochs (dense-trajectory paper Sec. 4.2)
@@ -440,6 +445,19 @@ def load_config(recipe: str | Path | None = None, overrides: list[str] = ()) -> 
     return build_config(apply_overrides(raw, list(overrides)))
 
 
+def load_recipe(recipe: str | Path, overrides: list[str] = (), supervised: bool = False) -> Config:
+    """The validated config of ``recipe`` + ``overrides``. ``supervised`` (``vidssl
+    train-supervised``) forces ``method.name=supervised`` and drops the recipe's method keys
+    that the supervised method does not have, so the same backbone is trained with labels."""
+    raw = _read_recipe(find_recipe(recipe))
+    overrides = list(overrides)
+    if supervised:
+        keep = {f.name for f in dataclasses.fields(method_config_class("supervised"))}
+        raw["method"] = {"name": "supervised", **{k: v for k, v in (raw.get("method") or {}).items() if k in keep}}
+        overrides = [o for o in overrides if not o.replace(" ", "").startswith("method.name=")]
+    return build_config(apply_overrides(raw, overrides))
+
+
 def validate(cfg: Config) -> None:
     """Cross-field checks and the method section against its method's schema."""
     if not isinstance(cfg.method.get("name"), str):
@@ -454,7 +472,9 @@ def validate(cfg: Config) -> None:
         ("data.views", d.views, 1), ("data.batch_size", d.batch_size, 1),
         ("data.crop_size", d.crop_size, 8), ("data.workers", d.workers, 0),
         ("data.test_clips", d.test_clips, 1), ("model.width", cfg.model.width, 1),
-        ("train.epochs", cfg.train.epochs, 1),
+        ("train.epochs", cfg.train.epochs, 1), ("train.log_every", cfg.train.log_every, 1),
+        ("optim.plateau_patience", cfg.optim.plateau_patience, 0),
+        ("train.stop_patience", cfg.train.stop_patience if cfg.train.stop_patience is not None else 1, 1),
     ]:
         if val < lo:
             raise ConfigError(f"bad value for '{key}': {val} (must be >= {lo})")

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from vidssl.errors import DistributedError
+from vidssl.errors import ConfigError, DistributedError
 
 
 def is_initialized() -> bool:
@@ -95,6 +95,15 @@ def init_distributed(backend: str | None = None) -> tuple[int, int]:
     dist.init_process_group(backend or ("nccl" if cuda else "gloo"), init_method="env://",
                             rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]))
     return rank(), world_size()
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when present (this process's device under DDP), else the CPU."""
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError("train.device=cuda but CUDA is not available (use train.device=auto or cpu)")
+    return torch.device("cuda", torch.cuda.current_device())
 
 
 def cleanup() -> None:

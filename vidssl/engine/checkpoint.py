@@ -15,7 +15,6 @@ It holds only tensors, numbers, strings, lists and dicts, so that it loads with
 """
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from vidssl.errors import CheckpointError
+from vidssl.fileio import atomic_write
 
 FORMAT = "vidssl/1"
 
@@ -30,19 +30,7 @@ FORMAT = "vidssl/1"
 def save_checkpoint(path: str | Path, state: dict) -> Path:
     """Write ``state`` to ``path`` atomically: a temporary file in the same folder,
     flushed to disk, then renamed over ``path`` — a crash leaves the old file whole."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: str | Path) -> dict:

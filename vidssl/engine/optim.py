@@ -136,9 +136,9 @@ def _main_schedule(step: int, total_steps: int, steps_per_epoch: int, cfg: Optim
     if cfg.schedule == "step":
         drops = sum(1 for m in cfg.milestones if step >= round(m * steps_per_epoch))
         return cfg.lr * cfg.gamma ** drops
-    if cfg.schedule == "constant":
+    if cfg.schedule in ("constant", "plateau"):  # plateau: the engine scales it after validation
         return cfg.lr
-    raise ConfigError(f"bad value for 'optim.schedule': {cfg.schedule!r} (allowed: cosine, step, constant)")
+    raise ConfigError(f"bad value for 'optim.schedule': {cfg.schedule!r} (allowed: cosine, step, constant, plateau)")
 
 
 def lr_at(step: int, total_steps: int, steps_per_epoch: int, cfg: OptimConfig) -> float:

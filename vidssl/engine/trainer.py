@@ -1,27 +1,30 @@
-"""The training loop: one plain PyTorch loop for every method (no method branches).
+"""``train(cfg)``: a run from a config, for every method (no method branches).
 
-``train(cfg)`` builds the manifest, dataset, method, optimiser and schedule, then for
-every epoch calls ``method.on_epoch_start``, and for every step sets the learning
-rate, runs the forward under bf16 autocast (CUDA only), the backward, an optional
-gradient clip, the optimiser step and ``method.after_step``. The same code runs one
-CPU process, one GPU, or N processes under ``torchrun`` (DDP).
+It builds the manifest, dataset, method, optimiser and schedule, then for every epoch
+calls ``method.on_epoch_start`` and :func:`vidssl.engine.loop.train_one_epoch`, writes
+the checkpoint, and, with a validation set (``data.val``, or ``val_dataset``) and a
+method that can predict (the supervised one), measures the validation top-1: the best
+epoch's weights go to ``checkpoints/best.pt``, the plateau schedule
+(``optim.schedule=plateau``) lowers the learning rate when it stalls, and
+``train.stop_patience`` stops early. The same code runs one CPU process, one GPU, or N
+processes under ``torchrun`` (DDP).
 
 Resuming gives the same run: the checkpoint (``checkpoints/last.pt``, written
 atomically at the end of every epoch and every ``train.checkpoint_every_steps``)
 holds the method's state (buffers and extra state included), the optimiser, the
-position (epoch, step within it), every process's RNG states, and the bad videos
-seen. The data order is a function of ``(seed, epoch)`` and each sample's randomness
-a function of ``(seed, epoch, index)`` (:mod:`vidssl.data.datasets`), so skipping the
-batches already consumed replays the same batches.
+:class:`~vidssl.engine.state.TrainState` and every process's RNG states. The data
+order is a function of ``(seed, epoch)`` and each sample's randomness a function of
+``(seed, epoch, index)`` (:mod:`vidssl.data.datasets`), so skipping the batches
+already consumed replays the same batches.
 
-A non-finite loss stops the run with :class:`NonFiniteLossError` before anything
-is written, so the last good checkpoint stays.
+A non-finite loss stops the run with :class:`~vidssl.errors.NonFiniteLossError`
+before anything is written, so the last good checkpoint stays.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
-import math
 import sys
 import time
 import warnings
@@ -32,6 +35,8 @@ import torch.nn as nn
 
 from vidssl import distributed as dist
 from vidssl.config import Config, dump_config, to_dict
+from vidssl.data.builtin import open_manifest
+from vidssl.data.datasets import VideoDataset, build_loader
 from vidssl.engine.checkpoint import (
     FORMAT,
     check_compatible,
@@ -41,12 +46,15 @@ from vidssl.engine.checkpoint import (
     set_rng_state,
 )
 from vidssl.engine.logging import MetricsLogger
-from vidssl.engine.optim import build_optimizer, lr_at
-from vidssl.errors import CheckpointError, ConfigError, NonFiniteLossError
+from vidssl.engine.loop import Run, gather_bad_videos, train_one_epoch, validation_top1
+from vidssl.engine.optim import build_optimizer
+from vidssl.engine.state import LogWindow, TrainState
+from vidssl.errors import CheckpointError, ConfigError
+from vidssl.methods import build_method
 from vidssl.methods.base import Progress
 
 # keys that may change between an interrupted run and its resume without changing the result
-_RESUME_FREE_KEYS = ("train.progress", "train.out", "train.name", "train.device", "data.workers", "description")
+RESUME_FREE_KEYS = ("train.progress", "train.out", "train.name", "train.device", "data.workers", "description")
 
 
 # buffers (memory banks, queues, BN statistics) stay per process: methods sync them themselves
@@ -61,7 +69,7 @@ warnings.filterwarnings("ignore", message="Grad strides do not match bucket view
 
 
 def train(cfg: Config, run_dir: str | Path | None = None, resume: bool = True, *,
-          dataset=None, method: nn.Module | None = None) -> Path:
+          dataset=None, method: nn.Module | None = None, val_dataset=None) -> Path:
     """Train ``cfg``'s method; returns the run directory.
 
     Args:
@@ -70,38 +78,37 @@ def train(cfg: Config, run_dir: str | Path | None = None, resume: bool = True, *
             made of the method, backbone and time). A checkpoint there is resumed
             when ``resume``; with ``resume=False`` the run starts over.
         dataset: a dataset of ``(index, seed)`` keys to use instead of
-            ``cfg.data.train`` (tests); ``method``: a prebuilt method (tests).
+            ``cfg.data.train``; ``val_dataset``: a test-mode dataset to use instead
+            of ``cfg.data.val``; ``method``: a prebuilt method.
     """
     owns_group = not dist.is_initialized()
     rank, world = dist.init_distributed()
     try:
-        return _train(cfg, run_dir, resume, dataset, method, rank, world)
+        return _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world)
     finally:
         if owns_group:
             dist.cleanup()
 
 
-def _train(cfg, run_dir, resume, dataset, method, rank, world) -> Path:
-    from vidssl.data.datasets import build_loader
-
-    device = pick_device(cfg.train.device)
+def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> Path:
+    device = dist.pick_device(cfg.train.device)
     if cfg.data.batch_size % world:
         raise ConfigError(f"data.batch_size={cfg.data.batch_size} is not divisible by the {world} processes")
-    per_process = cfg.data.batch_size // world
     run_dir = Path(dist.broadcast_object(str(run_dir or default_run_dir(cfg))))
     ckpt_path = run_dir / "checkpoints" / "last.pt"
     ckpt = _load_resume(ckpt_path, cfg, resume)
-    if ckpt is not None and ckpt["epoch"] >= cfg.train.epochs:
+    if ckpt is not None and ckpt["finished"]:
         _say(f"run {run_dir} already finished ({ckpt['epoch']} of {cfg.train.epochs} epochs); nothing to do")
         return run_dir
 
     torch.manual_seed(cfg.train.seed)  # the same initial weights on every process
     dataset, num_samples, num_classes = _dataset(cfg, dataset)
+    val_dataset = _val_dataset(cfg, val_dataset)
     if method is None:
-        from vidssl.methods import build_method
-
         method = build_method(cfg, num_samples=num_samples, num_classes=num_classes,
                               manifest=getattr(dataset, "manifest", None))
+    if val_dataset is not None and not hasattr(method, "predict"):
+        raise ConfigError(f"a validation set needs a method that predicts labels; {cfg.method_name!r} does not")
     method.to(device)
     if cfg.train.sync_bn and world > 1:
         if device.type == "cuda":
@@ -119,17 +126,16 @@ def _train(cfg, run_dir, resume, dataset, method, rank, world) -> Path:
     if cfg.optim.warmup_epochs >= cfg.train.epochs:
         _say(f"warning: optim.warmup_epochs={cfg.optim.warmup_epochs} >= train.epochs={cfg.train.epochs}: "
              "the whole run is warm-up, at a learning rate near 0")
-    progress = Progress(epoch=0, step=0, steps_per_epoch=steps_per_epoch, epochs=cfg.train.epochs)
-    skip, bad_videos, elapsed_before = 0, set(), 0.0
+    state = TrainState()
     if ckpt is not None:
         method.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        progress.epoch, progress.step, skip = ckpt["epoch"], ckpt["step"], ckpt["epoch_step"]
+        state = TrainState.from_checkpoint(ckpt)
         set_rng_state(ckpt["rng"][rank] if len(ckpt["rng"]) == world else ckpt["rng"][0])
-        bad_videos, elapsed_before = set(ckpt["bad_videos"]), ckpt["elapsed"]
-        _say(f"resuming {run_dir} at epoch {progress.epoch}, step {progress.step}")
+        _say(f"resuming {run_dir} at epoch {state.epoch}, step {state.step}")
     else:
         _seed_all(cfg.train.seed + rank)
+    progress = Progress(epoch=state.epoch, step=state.step, steps_per_epoch=steps_per_epoch, epochs=cfg.train.epochs)
     model = method
     if world > 1:
         model = nn.parallel.DistributedDataParallel(
@@ -139,97 +145,59 @@ def _train(cfg, run_dir, resume, dataset, method, rank, world) -> Path:
     logger = None
     if dist.is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ckpt_path.parent.glob(f".{ckpt_path.name}.*.tmp"):  # a write cut by a kill
+        for stale in ckpt_path.parent.glob(".*.pt.*.tmp"):  # a write cut by a kill
             stale.unlink()
         dump_config(cfg, run_dir / "config.yaml")
-        logger = MetricsLogger(run_dir, resume_step=progress.step if ckpt is not None else None)
+        logger = MetricsLogger(run_dir, resume_step=state.step if ckpt is not None else None)
 
-    amp = device.type == "cuda" and cfg.train.amp
-    start, clips_seen, epoch_losses, window = time.time(), 0, [], _Window()
-    if ckpt is not None:  # the interrupted run's partial log window, so that metrics.jsonl reads as one run
-        window.sums, window.n = dict(ckpt["log_window"]["sums"]), ckpt["log_window"]["n"]
-    state = {"cfg": cfg, "method": method, "optimizer": optimizer, "path": ckpt_path, "bad": bad_videos,
-             "window": window}
+    start = time.time()
+    run = Run(cfg, model, method, optimizer, device, logger,
+              checkpoint=lambda path=ckpt_path: _checkpoint(path, cfg, method, optimizer, state, start),
+              describe_checkpoint=lambda: (f"The last good checkpoint is kept: {ckpt_path}" if ckpt_path.is_file()
+                                           else "No checkpoint was written yet."))
+    window = LogWindow(state.log_sums, state.log_n)  # an interrupted run's partial window: one metrics.jsonl
     model.train()
     method.on_train_start(progress)
-    start_epoch = progress.epoch
+    epoch_loss, start_step = float("nan"), state.step
     try:
-        for epoch in range(start_epoch, cfg.train.epochs):
-            progress.epoch = epoch
-            first = skip if epoch == start_epoch else 0
-            if first == 0:  # a mid-epoch resume restored what this hook did
+        while state.epoch < cfg.train.epochs and not state.stopped:
+            progress.epoch = state.epoch
+            if state.epoch_step == 0:  # a mid-epoch resume restored what this hook did
                 method.on_epoch_start(progress)
-            loader = build_loader(dataset, per_process, shuffle=True, seed=cfg.train.seed, epoch=epoch, rank=rank,
-                                  world=world, workers=cfg.data.workers, drop_last=True, skip_batches=first)
+            loader = build_loader(dataset, cfg.data.batch_size // world, shuffle=True, seed=cfg.train.seed,
+                                  epoch=state.epoch, rank=rank, world=world, workers=cfg.data.workers,
+                                  drop_last=True, skip_batches=state.epoch_step)
             with torch.random.fork_rng(devices=[]):  # iter() draws a seed; keep the global RNG untouched
                 batches_it = iter(loader)
-            bar = _bar(cfg, epoch, steps_per_epoch, first)
-            epoch_losses = []
-            for epoch_step in range(first, steps_per_epoch):
-                batch = _to_device(next(batches_it), device)
-                for lr_group in optimizer.param_groups:
-                    lr_group["lr"] = lr_at(progress.step, progress.total_steps, steps_per_epoch, cfg.optim)
-                method.progress = progress
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    out = model(batch)
-                loss = float(dist.all_reduce_mean(out["loss"].detach().float()))
-                if not math.isfinite(loss):
-                    raise NonFiniteLossError(
-                        f"non-finite loss ({loss}) at step {progress.step} (epoch {epoch}); training stopped. "
-                        + (f"The last good checkpoint is kept: {ckpt_path}" if ckpt_path.is_file()
-                           else "No checkpoint was written yet."))
-                optimizer.zero_grad(set_to_none=True)
-                out["loss"].backward()
-                if cfg.train.grad_clip:
-                    nn.utils.clip_grad_norm_(method.parameters(), cfg.train.grad_clip)
-                optimizer.step()
-                method.after_step(progress)
-                progress.step += 1
-                clips = _num_clips(batch) * world
-                clips_seen += clips
-                epoch_losses.append(loss)
-                window.add(loss, clips, out.get("logs", {}))
-                _report_bad(batch.get("bad_paths", ()), bad_videos, logger, progress.step)
-                speed = clips_seen / max(time.time() - start, 1e-9)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{loss:.4f}", clips_s=f"{speed:.1f}")
-                    bar.update(1)
-                last_of_epoch = epoch_step + 1 == steps_per_epoch
-                if logger and (progress.step % cfg.train.log_every == 0 or last_of_epoch):
-                    logger.log(progress.step, {"epoch": epoch + (epoch_step + 1) / steps_per_epoch,
-                                               "lr": optimizer.param_groups[0]["lr"], **window.pop()})
-                every = cfg.train.checkpoint_every_steps
-                if every > 0 and progress.step % every == 0 and not last_of_epoch:
-                    _checkpoint(state, epoch, epoch_step + 1, progress.step, elapsed_before + time.time() - start)
-            if bar is not None:
-                bar.close()
-            _checkpoint(state, epoch + 1, 0, progress.step, elapsed_before + time.time() - start)
-            _say(f"epoch {epoch + 1}/{cfg.train.epochs}  loss {_mean(epoch_losses):.4f}  "
-                 f"lr {optimizer.param_groups[0]['lr']:.4g}  {clips_seen / max(time.time() - start, 1e-9):.1f} clips/s")
+            run.bar = _bar(cfg, state.epoch, steps_per_epoch, state.epoch_step)
+            window.start_epoch()
+            epoch_loss = train_one_epoch(run, batches_it, state, progress, window)
+            if run.bar is not None:
+                run.bar.close()
+            state.epoch, state.epoch_step = state.epoch + 1, 0
+            if val_dataset is not None:
+                _validate(run, val_dataset, state, ckpt_path.with_name("best.pt"))
+            run.checkpoint()
+            speed = (state.step - start_step) * cfg.data.batch_size / max(time.time() - start, 1e-9)
+            _say(f"epoch {state.epoch}/{cfg.train.epochs}  loss {epoch_loss:.4f}  "
+                 f"lr {optimizer.param_groups[0]['lr']:.4g}  {speed:.1f} clips/s"
+                 + (f"  val top1 {state.best_val:.3f} (best, epoch {state.best_epoch})" if val_dataset else "")
+                 + ("  early stop" if state.stopped else ""))
     finally:
         if logger:
             logger.close()
     seconds = time.time() - start
-    all_bad = _all_bad(bad_videos)
+    all_bad = gather_bad_videos(state)
     if dist.is_main():
-        summary = {"final_loss": _mean(epoch_losses), "steps": progress.step, "epochs": cfg.train.epochs,
-                   "seconds": elapsed_before + seconds, "clips_per_s": clips_seen / max(seconds, 1e-9),
+        summary = {"final_loss": epoch_loss, "steps": state.step, "epochs": cfg.train.epochs,
+                   "epochs_run": state.epoch, "seconds": state.elapsed + seconds,
+                   "clips_per_s": (state.step - start_step) * cfg.data.batch_size / max(seconds, 1e-9),
                    "bad_videos": len(all_bad), "bad_video_paths": all_bad, "world_size": world,
                    "device": str(device)}
+        if val_dataset is not None:
+            summary.update(best_val_top1=state.best_val, best_epoch=state.best_epoch)
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return run_dir
-
-
-# ----------------------------------------------------------------------------- pieces
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto``: CUDA when present (``cuda:LOCAL_RANK`` under DDP), else the CPU."""
-    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ConfigError("train.device=cuda but CUDA is not available (use train.device=auto or cpu)")
-    return torch.device("cuda", torch.cuda.current_device())
 
 
 def default_run_dir(cfg: Config, prefix: str | None = None) -> Path:
@@ -257,7 +225,7 @@ def _config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
     out = []
     for k in sorted(set(a) | set(b)):
         key = prefix + k
-        if key in _RESUME_FREE_KEYS:
+        if key in RESUME_FREE_KEYS:
             continue
         va, vb = a.get(k), b.get(k)
         if isinstance(va, dict) and isinstance(vb, dict):
@@ -270,9 +238,6 @@ def _config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
 def _dataset(cfg: Config, dataset):
     """(dataset, number of videos, number of classes) from the config or an injected dataset."""
     if dataset is None:
-        from vidssl.data.datasets import VideoDataset
-        from vidssl.data.builtin import open_manifest
-
         d = cfg.data
         manifest = open_manifest(d.train, format=d.format, root=d.root, split=d.split, label_column=d.label_column)
         dataset = VideoDataset(manifest, d, train=True)
@@ -280,6 +245,16 @@ def _dataset(cfg: Config, dataset):
     manifest = getattr(dataset, "manifest", None)
     classes = len(manifest.classes) if manifest is not None else getattr(dataset, "num_classes", 0)
     return dataset, len(dataset), classes
+
+
+def _val_dataset(cfg: Config, dataset):
+    """The validation set: ``dataset`` if given, else ``data.val`` (one centre clip per video), else None."""
+    if dataset is not None or not cfg.data.val:
+        return dataset
+    d = cfg.data
+    manifest = open_manifest(d.val, format=d.format, root=d.root, split=d.split, subset="test",
+                             label_column=d.label_column)
+    return VideoDataset(manifest, dataclasses.replace(d, test_clips=1, test_crops=1), train=False)
 
 
 def init_from(method: nn.Module, path: str, cfg: Config) -> None:
@@ -300,53 +275,35 @@ def init_from(method: nn.Module, path: str, cfg: Config) -> None:
     _say(f"initialised {len(take)} of {len(own)} tensors from {path}")
 
 
-def _checkpoint(state: dict, epoch: int, epoch_step: int, step: int, elapsed: float) -> None:
+def _checkpoint(path: Path, cfg: Config, method: nn.Module, optimizer, state: TrainState, start: float) -> None:
     """Every process contributes its RNG state; the main process writes."""
     rngs = dist.all_gather_object(rng_state())
-    bad = _all_bad(state["bad"])
+    bad = gather_bad_videos(state)
     if dist.is_main():
-        cfg = state["cfg"]
-        save_checkpoint(state["path"], {
+        save_checkpoint(path, {
             "format": FORMAT, "method": cfg.method_name, "backbone": cfg.model.backbone, "config": to_dict(cfg),
-            "model": state["method"].state_dict(), "optimizer": state["optimizer"].state_dict(),
-            "epoch": epoch, "epoch_step": epoch_step, "step": step, "rng": rngs, "bad_videos": bad,
-            "elapsed": elapsed, "finished": epoch >= cfg.train.epochs,
-            "log_window": {"sums": dict(state["window"].sums), "n": state["window"].n},
+            "model": method.state_dict(), "optimizer": optimizer.state_dict(), "rng": rngs,
+            **state.to_checkpoint(), "bad_videos": bad, "elapsed": state.elapsed + time.time() - start,
+            "finished": state.epoch >= cfg.train.epochs or state.stopped,
         })
     dist.barrier()
 
 
-def _all_bad(local: set) -> list[str]:
-    return sorted(set().union(*dist.all_gather_object(sorted(local))))
-
-
-def _report_bad(paths, seen: set, logger, step: int) -> None:
-    """Count each bad video once (the dataset already warned on the ``vidssl.data`` logger)."""
-    for p in paths:
-        if p not in seen:
-            seen.add(p)
-            if logger:
-                logger.event(step, "bad_video", path=p)
-
-
-class _Window:
-    """Means of the loss and the method's logs since the last metrics line, and clips/s."""
-
-    def __init__(self):
-        self.sums, self.n, self.clips, self.t0 = {}, 0, 0, time.time()
-
-    def add(self, loss: float, clips: int, logs: dict) -> None:
-        for k, v in {"loss": loss, **logs}.items():
-            self.sums[k] = self.sums.get(k, 0.0) + float(v)
-        self.n += 1
-        self.clips += clips
-
-    def pop(self) -> dict:
-        now = time.time()
-        out = {k: v / max(self.n, 1) for k, v in self.sums.items()}
-        out["clips_per_s"] = self.clips / max(now - self.t0, 1e-9)
-        self.__init__()
-        return out
+def _validate(run: Run, dataset, state: TrainState, best_path: Path) -> None:
+    """Validation top-1 after an epoch: best weights kept, plateau drops, early stop."""
+    cfg = run.cfg
+    top1 = validation_top1(run.method, dataset, cfg.eval.batch_size, cfg.data.workers, run.device)
+    improved = state.record_validation(top1, cfg.optim.plateau_patience)
+    if cfg.optim.schedule == "plateau" and state.plateau_wait > cfg.optim.plateau_patience:
+        state.lr_scale, state.plateau_wait = state.lr_scale * cfg.optim.gamma, 0
+    patience = cfg.train.stop_patience
+    state.stopped = patience is not None and state.epoch - state.best_epoch >= patience
+    if run.logger:
+        run.logger.log(state.step, {"epoch": state.epoch, "top1": top1, "best_top1": state.best_val}, prefix="val")
+    if improved and dist.is_main():
+        save_checkpoint(best_path, {"format": FORMAT, "method": cfg.method_name, "backbone": cfg.model.backbone,
+                                    "config": to_dict(cfg), "model": run.method.state_dict(), "epoch": state.epoch,
+                                    "val_top1": top1, "finished": True})
 
 
 def _bar(cfg: Config, epoch: int, total: int, initial: int):
@@ -356,23 +313,6 @@ def _bar(cfg: Config, epoch: int, total: int, initial: int):
 
     return tqdm(total=total, initial=initial, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
                 dynamic_ncols=True)
-
-
-def _to_device(x, device: torch.device):
-    if isinstance(x, torch.Tensor):
-        return x.to(device, non_blocking=True)
-    if isinstance(x, dict):
-        return {k: _to_device(v, device) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(_to_device(v, device) for v in x)
-    return x
-
-
-def _num_clips(batch: dict) -> int:
-    """B x V of ``clips`` [B, V, C, T, H, W] (the first pathway of a two-rate list)."""
-    clips = batch["clips"]
-    c = clips[0] if isinstance(clips, (list, tuple)) else clips
-    return int(c.shape[0] * c.shape[1]) if c.ndim >= 2 else int(c.shape[0])
 
 
 def _seed_all(seed: int) -> None:

@@ -20,15 +20,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from vidssl.config import Config, apply_overrides, build_config, load_config, to_dict
+from vidssl.data.batch import as_pathways, flatten_views, to_device
+from vidssl.distributed import pick_device
 from vidssl.errors import ConfigError
+from vidssl.fileio import atomic_write
 
 log = logging.getLogger("vidssl.eval")
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 def load_encoder(checkpoint: str, overrides: list[str] = (), recipe: str | None = None) -> tuple[nn.Module, Config]:
@@ -66,10 +63,6 @@ def load_encoder(checkpoint: str, overrides: list[str] = (), recipe: str | None 
     return backbone, cfg
 
 
-def _to(x, device):
-    return [t.to(device, non_blocking=True) for t in x] if isinstance(x, list) else x.to(device, non_blocking=True)
-
-
 @torch.no_grad()
 def encode_clips(backbone: nn.Module, clips, readout: str = "pool") -> torch.Tensor:
     """clips: [N, C, T, H, W] (or a list of pathways) -> features [N, D].
@@ -104,14 +97,8 @@ def extract_features(backbone: nn.Module, dataset, *, batch_size: int = 16, work
     feats, labels, order = [], [], []
     bar = tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False)
     for batch in bar:
-        clips = batch["clips"]
-        if isinstance(clips, list):
-            b, v = clips[0].shape[:2]
-            flat = [c.flatten(0, 1) for c in clips]
-        else:
-            b, v = clips.shape[:2]
-            flat = clips.flatten(0, 1)
-        f = encode_clips(backbone, _to(flat, device), readout)
+        b, v = as_pathways(batch["clips"])[0].shape[:2]
+        f = encode_clips(backbone, to_device(flatten_views(batch["clips"]), device), readout)
         feats.append(f.view(b, v, -1).cpu())
         labels.append(batch["label"])
         order.append(batch["index"])
@@ -187,10 +174,7 @@ class EvalContext:
                 desc=f"{split} features", progress=self.progress,
             )
             if self.cfg.eval.cache:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".tmp{os.getpid()}")
-                torch.save({"features": feats}, tmp)
-                os.replace(tmp, path)
+                atomic_write(path, lambda f: torch.save({"features": feats}, f))
         labels = torch.as_tensor(manifest.labels, dtype=torch.long)
         self._features[split] = (feats, labels)
         return feats, labels
@@ -218,3 +202,12 @@ def make_context(checkpoint: str, train_spec: str, test_spec: str, overrides: li
             f"train and test manifests name different classes ({len(train.classes)} vs {len(test.classes)})"
         )
     return EvalContext(checkpoint, backbone, cfg, train, test, device, progress)
+
+
+def output_dir(ctx: EvalContext) -> Path:
+    """Where an evaluation writes pictures and runs: ``eval.out_dir``, else the run's ``eval/``."""
+    if ctx.cfg.eval.out_dir:
+        return Path(ctx.cfg.eval.out_dir)
+    if ctx.checkpoint != "random":
+        return Path(ctx.checkpoint).resolve().parent.parent / "eval"
+    return Path("vidssl_eval")

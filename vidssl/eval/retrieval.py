@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidssl.eval.features import EvalContext, video_embeddings
+from vidssl.eval.features import EvalContext, output_dir, video_embeddings
 
 
 def recall_at_k(query: torch.Tensor, query_labels: torch.Tensor, gallery: torch.Tensor,
@@ -72,14 +72,6 @@ def save_neighbour_grid(out: Path, queries: list[int], neighbours: torch.Tensor,
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
-
-
-def output_dir(ctx: EvalContext) -> Path:
-    if ctx.cfg.eval.out_dir:
-        return Path(ctx.cfg.eval.out_dir)
-    if ctx.checkpoint != "random":
-        return Path(ctx.checkpoint).resolve().parent.parent / "eval"
-    return Path("vidssl_eval")
 
 
 def evaluate(ctx: EvalContext) -> dict:

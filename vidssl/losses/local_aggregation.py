@@ -94,4 +94,4 @@ def local_aggregation_loss(embeddings: torch.Tensor, bank: torch.Tensor, index: 
     scores, nbr = background_neighbours(embeddings, bank, background)  # [B, k]
     close = close_mask(index, nbr, cluster_labels.to(bank.device))  # [B, k]
     loss = la_loss_from_scores(scores, close, temperature, eps)
-    return loss, {"close": float(close.sum(1).float().mean()), "background": int(scores.shape[1])}
+    return loss, {"close": close.sum(1).float().mean().detach(), "background": int(scores.shape[1])}

@@ -118,9 +118,9 @@ class InstanceRecognition(Method):
         self.stash(index, v)
         with torch.no_grad():
             pos = (v * self.memory_bank.get(index)).sum(1).mean()
-        logs = {"pos_sim": pos.item()}
+        logs = {"pos_sim": pos}
         if self.ir_mode == "nce":
-            logs["log_z"] = float(self.ir_loss.log_z)
+            logs["log_z"] = self.ir_loss.log_z.detach().clone()
         return {"loss": loss, "logs": logs}
 
     def after_step(self, progress) -> None:

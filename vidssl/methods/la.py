@@ -209,4 +209,4 @@ class LocalAggregation(ir.InstanceRecognition):
         self.stash(index, v)
         with torch.no_grad():
             pos = (v * self.memory_bank.get(index)).sum(1).mean()
-        return {"loss": loss, "logs": {"pos_sim": pos.item(), "close": stats["close"], "phase_ir": 0.0}}
+        return {"loss": loss, "logs": {"pos_sim": pos, "close": stats["close"], "phase_ir": 0.0}}

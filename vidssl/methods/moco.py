@@ -103,7 +103,7 @@ class MoCo(Method):
         loss, acc = multi_positive_info_nce(q, k, negatives, self.cfg.temperature, return_accuracy=True)
         if self.training:
             self.queue.enqueue(all_gather(k.flatten(0, 1).contiguous()) if world_size() > 1 else k.flatten(0, 1))
-        return {"loss": loss, "logs": {"acc": acc.item(), "momentum": self.momentum}}
+        return {"loss": loss, "logs": {"acc": acc.detach(), "momentum": self.momentum}}
 
     @torch.no_grad()
     def after_step(self, progress: Progress) -> None:

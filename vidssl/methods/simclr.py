@@ -52,4 +52,4 @@ class SimCLR(Method):
         else:
             keys, index = z, None
         loss, acc = multi_positive_nt_xent(z, keys, index, self.cfg.temperature, return_accuracy=True)
-        return {"loss": loss, "logs": {"acc": acc.item()}}
+        return {"loss": loss, "logs": {"acc": acc.detach()}}

@@ -1,8 +1,23 @@
-"""The supervised baseline: the same backbones trained with labels.
+"""The supervised baseline and fine-tuning: the same backbones trained with labels.
 
 Every view of a video is a training clip with the video's label; the loss is the
 cross-entropy averaged over all B x V clips. Dropout before the classifier follows
-the fine-tuning protocols of the papers (0.5 in the large-scale study, App. B).
+the fine-tuning protocols of the papers (0.5 in the large-scale study, App. B; 0.8 for
+UCF101/HMDB51 fine-tuning, App. B.6/B.7).
+
+Fine-tuning is this method started from a pretrained encoder (``train.init_from``),
+with the options the papers use:
+
+- ``freeze_stages``: conv1 .. convN get no gradient and stay in eval mode, so their
+  BatchNorm statistics are frozen too (dense-trajectory paper Sec. 4.2, after Kim et
+  al.: the first block on UCF101, the first two on HMDB51);
+- ``l2sp``: weight decay towards the starting weights instead of towards 0
+  (L2-SP, Li et al. 2018; CPC paper Sec. 4.2.4): ``l2sp / 2 * ||w - w0||^2`` over the
+  backbone's trainable weights, w0 taken when training starts (the ``init_from``
+  weights) and kept in the state dict so that a resume keeps them.
+
+:meth:`Supervised.predict` gives the scores the engine's validation (best epoch,
+plateau schedule, early stopping) and the fine-tuning test read.
 """
 from __future__ import annotations
 
@@ -12,13 +27,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vidssl.data.batch import flatten_views
+from vidssl.errors import ConfigError
 from vidssl.methods.base import Method
+from vidssl.models.base import stage_modules
 
 
 @dataclass
 class SupervisedConfig:
     dropout: float = 0.5
     label_smoothing: float = 0.0
+    freeze_stages: int = 0  # conv1 .. convN frozen (weights and BN statistics); 0 trains every stage
+    l2sp: float = 0.0  # strength of the decay towards the starting weights; 0 = off
 
 
 class Supervised(Method):
@@ -29,23 +49,65 @@ class Supervised(Method):
                 "the supervised baseline needs a labelled training manifest with at least 2 classes "
                 f"(found {num_classes})"
             )
+        names = list(getattr(backbone, "stage_names", []))
+        if not 0 <= cfg.freeze_stages <= len(names):
+            raise ConfigError(f"bad value for 'method.freeze_stages': {cfg.freeze_stages} "
+                              f"(the backbone has {len(names)} stages: {', '.join(names)})")
+        if cfg.l2sp < 0:
+            raise ConfigError(f"bad value for 'method.l2sp': {cfg.l2sp} (must be >= 0)")
         self.cfg = cfg
         self.backbone = backbone
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(backbone.feat_dim, num_classes)
+        self.frozen_stages = names[:cfg.freeze_stages]
+        self._frozen = [m for n in self.frozen_stages for m in stage_modules(backbone, n)]
+        for m in self._frozen:
+            m.requires_grad_(False)
+        if cfg.l2sp > 0:
+            # w0 of every trainable backbone weight, filled by on_train_start
+            self.anchor = nn.Module()
+            for name, p in self._anchored():
+                self.anchor.register_buffer(name.replace(".", "__"), torch.full_like(p, float("nan")))
+        self.train(self.training)
 
-    def logits(self, clips: torch.Tensor) -> torch.Tensor:
-        """clips: [N, C, T, H, W] -> logits [N, num_classes]."""
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for m in getattr(self, "_frozen", ()):  # frozen BN statistics as well as weights
+            m.eval()
+        return self
+
+    def _anchored(self):
+        return [(n, p) for n, p in self.backbone.named_parameters() if p.requires_grad]
+
+    def on_train_start(self, progress) -> None:
+        """Take w0 for L2-SP unless a resume restored it."""
+        if self.cfg.l2sp > 0:
+            with torch.no_grad():
+                for name, p in self._anchored():
+                    w0 = getattr(self.anchor, name.replace(".", "__"))
+                    if torch.isnan(w0).all():
+                        w0.copy_(p)
+
+    def logits(self, clips) -> torch.Tensor:
+        """clips: [N, C, T, H, W] (or pathways) -> logits [N, num_classes]."""
         return self.classifier(self.dropout(self.backbone(clips)))
 
+    @torch.no_grad()
+    def predict(self, batch: dict) -> torch.Tensor:
+        """Video scores [B, K]: the softmax averaged over the V views of ``clips [B, V, ...]``."""
+        b = batch["label"].shape[0]
+        probs = self.logits(flatten_views(batch["clips"])).float().softmax(-1)
+        return probs.view(b, -1, probs.shape[-1]).mean(1)
+
     def forward(self, batch: dict) -> dict:
-        clips = batch["clips"]  # [B, V, C, T, H, W]
         labels = batch["label"]  # [B]
         if (labels < 0).any():
             raise ValueError("the supervised baseline got unlabelled videos (label -1) in its training manifest")
-        b, v = clips.shape[:2]
-        logits = self.logits(clips.flatten(0, 1))  # [B*V, K]
-        target = labels.repeat_interleave(v)  # [B*V], clip-major within a video
+        logits = self.logits(flatten_views(batch["clips"]))  # [B*V, K]
+        target = labels.repeat_interleave(logits.shape[0] // labels.shape[0])  # [B*V], clip-major within a video
         loss = F.cross_entropy(logits.float(), target, label_smoothing=self.cfg.label_smoothing)
+        if self.cfg.l2sp > 0:
+            loss = loss + self.cfg.l2sp / 2 * sum(
+                (p - getattr(self.anchor, n.replace(".", "__"))).pow(2).sum() for n, p in self._anchored())
         acc = (logits.argmax(1) == target).float().mean()
-        return {"loss": loss, "logs": {"acc": acc.item()}}
+        return {"loss": loss, "logs": {"acc": acc.detach()}}

@@ -105,3 +105,20 @@ class StagedBackbone(nn.Module):
                 maps[name] = x
         pooled = x.mean(dim=(2, 3, 4))  # global average pool over T, H, W: [N, feat_dim]
         return (pooled, maps) if return_stages else pooled
+
+
+def stage_modules(backbone: nn.Module, name: str) -> list[nn.Module]:
+    """The modules of stage ``name`` (conv1 .. conv5) of any backbone of :mod:`vidssl.models`.
+
+    Staged 3D nets and the 2D ResNet: ``backbone.stages[name]``; TRN: its 2D net's stage;
+    SlowFast: the Slow and Fast stage and the lateral connection out of it.
+    """
+    if hasattr(backbone, "stages") and name in backbone.stages:
+        return [backbone.stages[name]]
+    if hasattr(backbone, "cnn"):  # TRN: a 2D ResNet under a relation head
+        return stage_modules(backbone.cnn, name)
+    if hasattr(backbone, "slow") and hasattr(backbone, "fast"):  # SlowFast
+        mods = [backbone.slow[name], backbone.fast[name]]
+        return mods + ([backbone.lateral[name]] if name in backbone.lateral else [])
+    raise BackboneError(f"cannot find stage {name!r} in backbone {type(backbone).__name__} "
+                      f"(stages: {', '.join(getattr(backbone, 'stage_names', []))})")

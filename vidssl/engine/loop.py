@@ -1,0 +1,124 @@
+"""One training step and one epoch, for every method (no method branches).
+
+A step sets the learning rate, runs the forward under bf16 autocast (CUDA only), the
+backward, an optional gradient clip, the optimiser step and ``method.after_step``.
+Nothing is read back from the device inside a step: the loss and the logs go into a
+:class:`~vidssl.engine.state.LogWindow`, read once per ``train.log_every`` steps,
+where a non-finite loss stops the run (before any checkpoint can hold its weights).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+from vidssl import distributed as dist
+from vidssl.data.batch import num_clips, to_device
+from vidssl.data.datasets import build_loader
+from vidssl.engine.optim import lr_at
+from vidssl.engine.state import LogWindow, TrainState
+from vidssl.errors import NonFiniteLossError
+from vidssl.methods.base import Progress
+
+
+@dataclass
+class Run:
+    """What one epoch needs: the config, the (DDP-wrapped) model, the method inside it, the
+    optimiser, the device, the metrics logger (main process), and how to write a checkpoint."""
+
+    cfg: Any
+    model: nn.Module
+    method: nn.Module
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    logger: Any
+    checkpoint: Callable[[], None]
+    describe_checkpoint: Callable[[], str]
+    bar: Any = None
+
+
+def train_step(run: Run, batch: dict, progress: Progress, lr: float) -> dict:
+    """Forward, backward and optimiser step on one batch; returns the method's output."""
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    run.method.progress = progress
+    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.device.type == "cuda" and run.cfg.train.amp):
+        out = run.model(batch)
+    run.optimizer.zero_grad(set_to_none=True)
+    out["loss"].backward()
+    if run.cfg.train.grad_clip:
+        nn.utils.clip_grad_norm_(run.method.parameters(), run.cfg.train.grad_clip)
+    run.optimizer.step()
+    run.method.after_step(progress)
+    return out
+
+
+def train_one_epoch(run: Run, batches, state: TrainState, progress: Progress, window: LogWindow) -> float:
+    """Steps ``state.epoch_step .. steps_per_epoch - 1`` of epoch ``state.epoch`` over the
+    iterator ``batches``; returns the epoch's mean loss."""
+    cfg, steps = run.cfg, progress.steps_per_epoch
+    epoch_loss = float("nan")
+    for epoch_step in range(state.epoch_step, steps):
+        batch = to_device(next(batches), run.device)
+        lr = lr_at(progress.step, progress.total_steps, steps, cfg.optim) * state.lr_scale
+        out = train_step(run, batch, progress, lr)
+        window.add(out["loss"], out.get("logs", {}), progress.step, num_clips(batch["clips"]))
+        progress.step += 1
+        state.step, state.epoch_step = progress.step, epoch_step + 1
+        _note_bad(batch.get("bad_paths", ()), state, run.logger)
+        if run.bar is not None:
+            run.bar.update(1)
+        last = epoch_step + 1 == steps
+        if last or progress.step % cfg.train.log_every == 0:
+            means, bad, epoch_loss = window.pop()
+            _stop_if_bad(bad, progress, run)
+            if run.logger:
+                run.logger.log(progress.step, {"epoch": state.epoch + (epoch_step + 1) / steps, "lr": lr, **means})
+            if run.bar is not None:
+                run.bar.set_postfix(loss=f"{means['loss']:.4f}", clips_s=f"{means['clips_per_s']:.1f}")
+        every = cfg.train.checkpoint_every_steps
+        if every > 0 and progress.step % every == 0 and not last:
+            state.log_sums, bad = window.host_sums()
+            state.log_n = window.n
+            _stop_if_bad(bad, progress, run)
+            run.checkpoint()
+    state.log_sums, state.log_n = {}, 0
+    return epoch_loss
+
+
+def _stop_if_bad(bad_step: int | None, progress: Progress, run: Run) -> None:
+    if bad_step is not None:
+        raise NonFiniteLossError(f"non-finite loss at step {bad_step} (epoch {bad_step // progress.steps_per_epoch}); "
+                                 f"training stopped. {run.describe_checkpoint()}")
+
+
+def _note_bad(paths, state: TrainState, logger) -> None:
+    """Count each bad video once (the dataset already warned on the ``vidssl.data`` logger)."""
+    for p in paths:
+        if p not in state.bad_videos:
+            state.bad_videos.add(p)
+            if logger:
+                logger.event(state.step, "bad_video", path=p)
+
+
+@torch.no_grad()
+def validation_top1(method: nn.Module, dataset, batch_size: int, workers: int, device: torch.device) -> float:
+    """Video-level top-1 of ``method.predict`` (scores [B, K]) on a test-mode dataset; every
+    process measures the whole set (the weights are the same on all of them)."""
+    was_training = method.training
+    method.eval()
+    loader = build_loader(dataset, max(1, batch_size // max(1, getattr(dataset, "num_views", 1))), shuffle=False,
+                          seed=0, workers=workers)
+    hits, total = torch.zeros((), device=device), 0
+    for batch in loader:
+        batch = to_device(batch, device)
+        hits += (method.predict(batch).argmax(1) == batch["label"]).sum()
+        total += len(batch["label"])
+    method.train(was_training)
+    return float(hits) / max(total, 1)
+
+
+def gather_bad_videos(state: TrainState) -> list[str]:
+    return sorted(set().union(*dist.all_gather_object(sorted(state.bad_videos))))
