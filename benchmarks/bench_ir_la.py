@@ -45,7 +45,7 @@ def train_recipe(recipe: str, run_dir: Path, overrides: list[str], reuse: bool) 
 
 
 def probe(checkpoint: str, recipe: str, column: str | None, overrides: list[str]) -> dict:
-    from vidssl.commands.evaluate import evaluate
+    from vidssl.eval.protocols import evaluate
 
     return evaluate("linear", checkpoint, "builtin:train", "builtin:test", overrides, label_column=column,
                     progress=False, recipe=recipe if checkpoint == "random" else None)
@@ -53,12 +53,12 @@ def probe(checkpoint: str, recipe: str, column: str | None, overrides: list[str]
 
 def cluster_nmi(ckpt_path: Path, num_clusters: int | None, seed: int) -> dict:
     """LA: its stored clusterings; IR: k-means of its bank with K (the LA run's)."""
-    from vidssl.commands.cluster import cluster_report, label_columns
-    from vidssl.data.manifests import load_manifest
+    from vidssl.data.builtin import open_manifest
+    from vidssl.eval.clusters import cluster_report, label_columns
     from vidssl.methods.clustering import cluster_features
 
     ckpt = torch.load(ckpt_path, weights_only=True)
-    manifest = load_manifest("builtin:train", check_files=False)
+    manifest = open_manifest("builtin:train", check_files=False)
     if "cluster_labels" in ckpt["model"] and int(ckpt["model"]["clustered_epoch"]) >= 0:
         labelings = [row.numpy() for row in ckpt["model"]["cluster_labels"]]
     else:
@@ -79,6 +79,11 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse finished runs in --out")
     ap.add_argument("--linear-epochs", type=int, default=100)
     ap.add_argument("--json", default=None)
+    try:  # benchmarks/results_doc.py: on sys.path[0] when run as `python benchmarks/bench_ir_la.py`
+        from results_doc import add_doc_argument, provenance, section_name, write_section
+    except ModuleNotFoundError:  # python -m benchmarks.bench_ir_la
+        from benchmarks.results_doc import add_doc_argument, provenance, section_name, write_section
+    add_doc_argument(ap)
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -118,6 +123,15 @@ def main() -> None:
         Path(args.json).write_text(json.dumps({"modality": args.modality, "probe": results, "train_seconds": seconds,
                                                "la_clusters": la_clusters, "ir_bank_clusters": ir_clusters},
                                               indent=2) + "\n")
+    # one row a run, as docs/results.md quotes it: the motion probe and LA's clusters
+    table = ("| input | random | IR | LA | LA clusters NMI motion / appearance |\n|---|---|---|---|---|\n"
+             f"| {args.modality} | " + " | ".join(f"{results[k]['motion']:.3f}" for k in ("random", "ir", "la"))
+             + f" | {la_clusters['label']['nmi']:.3f} / {la_clusters['appearance']['nmi']:.3f} |")
+    print(f"\n{table}")
+    if args.doc:  # --no-doc: print only
+        name = section_name(f"ir_la/modality={args.modality}", args, ap, ["epochs", "warmup", "linear_epochs"])
+        path = write_section(name, table + "\n\n" + provenance(), args.doc_path)
+        print(f"[ir_la] wrote section {name} of {path}")
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def share_descriptors(first: Path, out: Path) -> None:
 def frozen_nmi(checkpoint: str, train: str, test: str, overrides: list[str], recipe: str | None, k: int,
                seed: int) -> dict:
     """{column: mean NMI} of m = 3 k-means (K = k) of the frozen training-video embeddings."""
-    from vidssl.commands.cluster import cluster_report, label_columns
+    from vidssl.eval.clusters import cluster_report, label_columns
     from vidssl.eval.features import make_context, video_embeddings
     from vidssl.methods.clustering import cluster_features
 
@@ -74,7 +74,7 @@ def frozen_nmi(checkpoint: str, train: str, test: str, overrides: list[str], rec
 def measure(checkpoint: str, train: str, test: str, overrides: list[str], recipe: str | None, k: int,
             seed: int) -> dict:
     """One row of one seed: {column title: value}."""
-    from vidssl.commands.evaluate import evaluate
+    from vidssl.eval.protocols import evaluate
 
     row = {}
     for title, kind, column in COLUMNS:
@@ -140,6 +140,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="32 tiny videos (32 px, 16 frames), 1 epoch per stage")
     ap.add_argument("--json", default=None, help="write every seed's numbers as JSON")
     ap.add_argument("overrides", nargs="*", help="workflow overrides (e.g. la_idt.train.epochs=6)")
+    try:  # benchmarks/results_doc.py: on sys.path[0] when run as `python benchmarks/bench_la_idt.py`
+        from results_doc import add_doc_argument, provenance, section_name, write_section
+    except ModuleNotFoundError:  # python -m benchmarks.bench_la_idt
+        from benchmarks.results_doc import add_doc_argument, provenance, section_name, write_section
+    add_doc_argument(ap)
     args = ap.parse_args()
 
     import torch
@@ -181,6 +186,22 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": per_seed, "clusters": clusters, "train": train, "test": test,
                                                "recipe": args.recipe}, indent=2) + "\n")
+    if args.doc:  # --no-doc: print only. The same two tables in Markdown
+        md = [f"Table 1 shape: {train} (train) / {test} (test), recipe {args.recipe}, {args.seeds} seeds, mean +- std",
+              "", "| encoder | " + " | ".join(t for t, _, _ in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+        md += [f"| {name} | " + " | ".join(mean_std([s[name][t] for s in per_seed]) for t, _, _ in COLUMNS) + " |"
+               for name in ROWS]
+        md += ["", "clusters the workflow's stages trained on / found (NMI, mean +- std over seeds)", "",
+               "| clusters | NMI motion | NMI appearance | what |", "|---|---|---|---|"]
+        for entry, e in clusters[0]["entries"].items():
+            cells = [mean_std([c["entries"][entry]["metrics"][col]["nmi"] for c in clusters])
+                     for col in ("label", "appearance")]
+            md.append(f"| {entry} | {cells[0]} | {cells[1]} | {str(e['clusters']).replace('|', '/')} |")
+        md += ["", provenance((time.time() - t0) / 60)]
+        name = section_name("la_idt", args, ap,
+                            ["seeds", "recipe", "sup_epochs", "linear_epochs", "quick", "overrides"])
+        path = write_section(name, "\n".join(md), args.doc_path)
+        print(f"\n[bench] wrote section {name} of {path}")
 
 
 if __name__ == "__main__":

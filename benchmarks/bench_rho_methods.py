@@ -37,12 +37,12 @@ from pathlib import Path
 
 import torch
 
-from vidssl.commands.evaluate import evaluate_context, resolve_checkpoint
 from vidssl.config import load_config
 from vidssl.data.builtin import resolve_builtin
 from vidssl.data.synthetic import make_synthetic
 from vidssl.engine.trainer import train
 from vidssl.eval.features import make_context
+from vidssl.eval.protocols import evaluate_context, resolve_checkpoint
 
 METHODS = ["moco", "simclr", "byol", "swav"]
 NAMES = {"moco": "rho-MoCo", "simclr": "rho-SimCLR", "byol": "rho-BYOL", "swav": "rho-SwAV"}
@@ -91,6 +91,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--override", action="append", default=[], help="key=value for every pretraining recipe")
     ap.add_argument("--json", default=None)
+    try:  # benchmarks/results_doc.py: on sys.path[0] when run as `python benchmarks/bench_rho_methods.py`
+        from results_doc import add_doc_argument, provenance, section_name, write_section
+    except ModuleNotFoundError:  # python -m benchmarks.bench_rho_methods
+        from benchmarks.results_doc import add_doc_argument, provenance, section_name, write_section
+    add_doc_argument(ap)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -148,24 +153,36 @@ def main() -> None:
           f"{'; wander ' + str(args.wander) if args.wander > 0 else ''}; {time.time() - start:.0f} s in all)")
     tables = [(name, f"{name} labels: linear probe top-1") for name, _ in columns]
     tables.append(("persistence", "temporal persistence: share of test clips (4 a video) whose nearest other clip "
-                                  "is of the same video; chance 3 / (4 N - 1), 0.008 for N = 90)"))
+                                  "is of the same video; chance 3 / (4 N - 1), 0.008 for N = 90"))
+    doc: list[str] = []  # the printed tables, for docs/results.md
+
+    def show(line: str) -> None:
+        print(line)
+        doc.append(line)
+
     for name, title in tables:
-        print(f"\n{title}")
+        show(f"\n{title}\n")
         extra = " rho=2 - rho=1 per seed |" if paired else ""
-        print("| method | " + " | ".join(f"rho={r}" for r in rhos) + " |" + extra)
-        print("|---|" + "---|" * (len(rhos) + bool(paired)))
+        show("| method | " + " | ".join(f"rho={r}" for r in rhos) + " |" + extra)
+        show("|---|" + "---|" * (len(rhos) + bool(paired)))
         for m in methods:
             cells = [cell(values(f"{m}_rho{r}", name)) for r in rhos]
             if paired:
                 diffs = [b - a for a, b in zip(values(f"{m}_rho1", name), values(f"{m}_rho2", name))]
                 cells.append(" ".join(f"{d:+.3f}" for d in diffs))
-            print(f"| {NAMES[m]} | " + " | ".join(cells) + " |")
+            show(f"| {NAMES[m]} | " + " | ".join(cells) + " |")
         for key, label in (("random", "random init"), ("supervised", "supervised")):
             if key in results[seeds[0]]:
-                print(f"| {label} | {cell(values(key, name))} |" + " |" * (len(rhos) - 1 + bool(paired)))
+                show(f"| {label} | {cell(values(key, name))} |" + " |" * (len(rhos) - 1 + bool(paired)))
     if args.json:
         Path(args.json).write_text(json.dumps({"results": {str(k): v for k, v in results.items()},
                                                "train_seconds": seconds, "args": vars(args)}, indent=2) + "\n")
+    if args.doc:  # --no-doc: print only
+        name = section_name("rho_methods", args, ap, ["methods", "rhos", "epochs", "seeds", "camera", "wander",
+                                                      "no_baselines", "override"])
+        path = write_section(name, "\n".join(doc).strip() + "\n\n" + provenance((time.time() - start) / 60),
+                             args.doc_path)
+        print(f"\n[rho] wrote section {name} of {path}")
 
 
 if __name__ == "__main__":

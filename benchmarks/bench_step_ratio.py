@@ -65,6 +65,11 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--override", action="append", default=[], help="key=value for every recipe")
     ap.add_argument("--json", default=None)
+    try:  # benchmarks/results_doc.py: on sys.path[0] when run as `python benchmarks/bench_step_ratio.py`
+        from results_doc import add_doc_argument, provenance, section_name, write_section
+    except ModuleNotFoundError:  # python -m benchmarks.bench_step_ratio
+        from benchmarks.results_doc import add_doc_argument, provenance, section_name, write_section
+    add_doc_argument(ap)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -122,6 +127,17 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "results": rows}, f, indent=2)
+    if args.doc:  # --no-doc: print only. The same table in Markdown
+        md = [(f"backbone {cfg0.model.backbone} width {cfg0.model.width}, {args.batch} videos x rho {args.rho} = "
+               f"{args.batch * args.rho} clips of {d.num_frames}x{d.crop_size}x{d.crop_size}, {device}, "
+               f"{args.threads} thread(s), best and median of {args.rounds} rounds x {args.steps} steps"), "",
+              "| method | s/step | ratio | median ratio | cpu s/step | cpu ratio |", "|---|---|---|---|---|---|"]
+        md += [f"| {name} | {r['seconds_per_step']:.3f} | {r['ratio']:.2f} | {r['median_ratio']:.2f} "
+               f"| {r['cpu_seconds_per_step']:.3f} | {r['cpu_ratio']:.2f} |" for name, r in rows.items()]
+        name = section_name("step_ratio", args, ap, ["batch", "rho", "rounds", "steps", "threads", "suffix", "device",
+                                                     "override"])
+        path = write_section(name, "\n".join(md) + "\n\n" + provenance(), args.doc_path)
+        print(f"wrote section {name} of {path}")
 
 
 if __name__ == "__main__":
