@@ -50,11 +50,11 @@ TINY_T = {"trn": 4}  # backbones whose tiny clip length differs from 8
 
 
 def make_input(name: str, batch: int, size: tuple):
-    """A random batch for ``name``: one clip tensor, or [slow, fast] for SlowFast (T = Fast frames)."""
+    """Random pathways for ``name``: one clip tensor, or (slow, fast) for SlowFast (T = Fast frames)."""
     if name.startswith("slowfast"):
         t, h, w = size
-        return [torch.randn(batch, 3, t // 4, h, w), torch.randn(batch, 3, t, h, w)]
-    return torch.randn(batch, 3, *size)
+        return (torch.randn(batch, 3, t // 4, h, w), torch.randn(batch, 3, t, h, w))
+    return (torch.randn(batch, 3, *size),)
 
 
 def clips_per_second(step, batch: int, seconds: float, rounds: int = 3) -> float:
@@ -85,7 +85,7 @@ def measure(name: str, width: int, size: tuple, batch: int, seconds: float, trai
 
         def train_step():
             opt.zero_grad(set_to_none=True)
-            model(x).square().mean().backward()
+            model(*x).square().mean().backward()
             opt.step()
 
         row["train_clips_s"] = clips_per_second(train_step, batch, seconds)
@@ -93,7 +93,7 @@ def measure(name: str, width: int, size: tuple, batch: int, seconds: float, trai
 
     @torch.no_grad()
     def forward_step():
-        model(x)
+        model(*x)
 
     row["forward_clips_s"] = clips_per_second(forward_step, batch, seconds)
     return row

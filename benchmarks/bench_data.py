@@ -114,7 +114,7 @@ def loader_rate(dataset, batch: int, workers: int, batches: int) -> float:
         if start is None:  # excludes the workers' start-up and the first decode
             start = time.perf_counter()
         else:
-            clips += b["clips"].shape[0] * b["clips"].shape[1]
+            clips += b["clips"][0].shape[0] * b["clips"][0].shape[1]
     return clips / (time.perf_counter() - start)
 
 

@@ -3,7 +3,7 @@
 Every method is built from its recipe (``{method}_{suffix}``, the tiny CPU recipes by
 default) with the same backbone, and runs full training steps (forward, backward,
 optimiser step, ``after_step``: momentum update, queue) on the same random batch
-``clips [B, rho, C, T, S, S]``; the supervised baseline (``supervised_tiny``'s method
+``clips`` (one pathway ``[B, rho, C, T, S, S]``); the supervised baseline (``supervised_tiny``'s method
 and optimiser, same backbone) runs the same B x rho clips. The methods are timed
 round-robin, several rounds, and each figure is the median of its rounds, so that load
 on the (noisy, shared) machine hits all of them alike. The ratio is taken from the best
@@ -29,12 +29,15 @@ import time
 import torch
 
 from vidssl.config import load_config
+from vidssl.data.batch import to_device
+from vidssl.engine.loop import train_step
 from vidssl.engine.optim import build_optimizer
 from vidssl.methods import build_method
 from vidssl.methods.base import Progress
 
 METHODS = ["moco", "simclr", "byol", "swav"]
-LIMITS = {"moco": 1.5, "byol": 1.5, "simclr": 1.2, "swav": 1.2}  # the issue's thresholds
+# ratios above these flag a step that costs more than its extra encoder passes explain
+LIMITS = {"moco": 1.5, "byol": 1.5, "simclr": 1.2, "swav": 1.2}
 
 
 def build(recipe: str, overrides: list[str], device: torch.device, num_classes: int):
@@ -45,12 +48,8 @@ def build(recipe: str, overrides: list[str], device: torch.device, num_classes: 
 
 
 def step(method, optimizer, batch, progress) -> None:
-    method.progress = progress
-    out = method(batch)
-    optimizer.zero_grad(set_to_none=True)
-    out["loss"].backward()
-    optimizer.step()
-    method.after_step(progress)
+    """One engine step (:func:`vidssl.engine.loop.train_step`) at the optimiser's learning rate."""
+    train_step(method, method, batch, optimizer, progress, optimizer.param_groups[0]["lr"])
     progress.step += 1
 
 
@@ -85,9 +84,9 @@ def main() -> None:
 
     d = cfg0.data
     g = torch.Generator().manual_seed(0)
-    batch = {"clips": torch.randn(args.batch, args.rho, 3, d.num_frames, d.crop_size, d.crop_size, generator=g),
-             "index": torch.arange(args.batch), "label": torch.randint(0, 10, (args.batch,), generator=g)}
-    batch = {k: v.to(device) for k, v in batch.items()}
+    clips = torch.randn(args.batch, args.rho, 3, d.num_frames, d.crop_size, d.crop_size, generator=g)
+    batch = to_device({"clips": (clips,), "index": torch.arange(args.batch),
+                       "label": torch.randint(0, 10, (args.batch,), generator=g)}, device)
     progress = {name: Progress(steps_per_epoch=1000, epochs=10) for name in methods}
     for name, (method, opt, _) in methods.items():  # warm-up (allocations, first-call overheads)
         step(method, opt, batch, progress[name])

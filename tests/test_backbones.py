@@ -406,7 +406,7 @@ def test_mlp_rejects_bad_arguments_and_inputs():
 
 
 def two_rate(n=2, t=2, alpha=4, size=(32, 32), c=3):
-    return [torch.randn(n, c, t, *size), torch.randn(n, c, alpha * t, *size)]
+    return (torch.randn(n, c, t, *size), torch.randn(n, c, alpha * t, *size))
 
 
 @pytest.mark.parametrize("name,mult", [("slowfast_r18", 8), ("slowfast_r50", 32)])
@@ -416,7 +416,7 @@ def test_slowfast_shapes_and_pooled_is_conv5_mean(name, mult, t, size):
     w = 8
     m = build_backbone(name, width=w).eval()
     with torch.no_grad():
-        pooled, stages = m(two_rate(t=t, size=size), return_stages=True)
+        pooled, stages = m(*two_rate(t=t, size=size), return_stages=True)
     assert m.feat_dim == mult * w + mult * w // 8 and pooled.shape == (2, m.feat_dim)
     assert list(stages) == m.stage_names
     slow_shapes = expected_stage_shapes("slow_r50" if name == "slowfast_r50" else "slow_r18", w, t, *size)
@@ -444,7 +444,7 @@ def test_slowfast_matches_a_written_out_forward():
     m.eval()
     slow, fast = two_rate(t=2)
     with torch.no_grad():
-        got = m([slow, fast])
+        got = m(slow, fast)
         s, f = m.slow["conv1"](slow), m.fast["conv1"](fast)
         s, f = F.max_pool3d(s, (1, 3, 3), (1, 2, 2), (0, 1, 1)), F.max_pool3d(f, (1, 3, 3), (1, 2, 2), (0, 1, 1))
         for stage in ["conv1", "conv2", "conv3", "conv4", "conv5"]:
@@ -458,10 +458,10 @@ def test_slowfast_matches_a_written_out_forward():
 
 def test_slowfast_rejects_bad_inputs():
     m = build_backbone("slowfast_r18", width=8)
-    with pytest.raises(ValueError, match=r"list \[slow, fast\]"):
+    with pytest.raises(ValueError, match=r"two pathways, backbone\(slow, fast\)"):
         m(torch.randn(1, 3, 4, 32, 32))
     with pytest.raises(ValueError, match="alpha = 4"):
-        m([torch.randn(1, 3, 2, 32, 32), torch.randn(1, 3, 6, 32, 32)])
+        m(torch.randn(1, 3, 2, 32, 32), torch.randn(1, 3, 6, 32, 32))
     with pytest.raises(ValueError, match="multiple of beta"):
         build_backbone("slowfast_r18", width=12)
 
@@ -469,7 +469,7 @@ def test_slowfast_rejects_bad_inputs():
 def test_slowfast_gradients_reach_every_parameter():
     torch.manual_seed(0)
     m = build_backbone("slowfast_r18", width=8, channels_last=False).train()
-    m(two_rate()).square().sum().backward()
+    m(*two_rate()).square().sum().backward()
     for pname, p in m.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, pname
 

@@ -134,7 +134,7 @@ def test_train_item_frames_views_and_one_decode(fakes, videos, monkeypatch):
     item = ds[(2, 1234)]
     assert len(calls) == 1  # every view from one decode call
     assert item["index"] == 2 and item["label"] == 9 and item["bad_paths"] == []
-    clips = item["clips"]
+    (clips,) = item["clips"]  # one pathway
     assert clips.shape == (3, 3, 4, HW, HW) and clips.dtype == torch.float32
     # the same draws as the sampler makes from default_rng([seed, index])
     rng = np.random.default_rng([1234, 2])
@@ -151,10 +151,10 @@ def test_items_are_reproducible_from_their_key(fakes, videos):
     paths, _, _ = videos
     ds = VideoDataset(Manifest(paths, [0] * 5, source="t"), cfg(), train=True)
     a, b = ds[(1, 99)], ds[(1, 99)]
-    assert torch.equal(a["clips"], b["clips"])
-    others = [ds[(1, s)]["clips"] for s in range(100, 104)]
-    assert any(not torch.equal(a["clips"], o) for o in others)
-    assert torch.equal(ds[1]["clips"], ds[(1, 0)]["clips"])  # a bare index means seed 0
+    assert torch.equal(a["clips"][0], b["clips"][0])
+    others = [ds[(1, s)]["clips"][0] for s in range(100, 104)]
+    assert any(not torch.equal(a["clips"][0], o) for o in others)
+    assert torch.equal(ds[1]["clips"][0], ds[(1, 0)]["clips"][0])  # a bare index means seed 0
     with pytest.raises(IndexError):
         ds[(5, 0)]
 
@@ -164,7 +164,7 @@ def test_test_items_are_clip_major(fakes, videos):
     c = cfg(test_clips=3, test_crops=3)
     ds = VideoDataset(Manifest(paths, [0] * 5, source="t"), c, train=False)
     assert ds.num_views == 9
-    clips = ds[(4, 0)]["clips"]
+    (clips,) = ds[(4, 0)]["clips"]
     assert clips.shape == (9, 3, 4, HW, HW)
     plan = fake_test_clip_indices(NF, 25.0, c, 3)
     for v in range(9):
@@ -180,7 +180,7 @@ def test_two_rate_items_and_collate(fakes, videos):
     slow, fast = item["clips"]
     assert slow.shape == (2, 3, 2, HW, HW) and fast.shape == (2, 3, 4, HW, HW)
     batch = collate([ds[(i, 5)] for i in (3, 1, 4)])
-    assert isinstance(batch["clips"], list) and batch["clips"][0].shape == (3, 2, 3, 2, HW, HW)
+    assert isinstance(batch["clips"], tuple) and batch["clips"][0].shape == (3, 2, 3, 2, HW, HW)
     assert batch["clips"][1].shape == (3, 2, 3, 4, HW, HW)
     assert batch["index"].tolist() == [3, 1, 4] and batch["label"].dtype == torch.long
 
@@ -194,7 +194,7 @@ def test_bad_videos_are_replaced_logged_once_and_reported(fakes, videos, caplog)
         item = ds[(1, 7)]
         again = VideoDataset(m, cfg(), train=True)[(2, 7)]  # a fresh dataset: decodes again, logs nothing new
     assert item["bad_paths"] == [bad, text] and item["index"] == 1 and item["label"] == 3
-    _, frames = frame_numbers(item["clips"][0], 3)
+    _, frames = frame_numbers(item["clips"][0][0], 3)
     assert frames.min() >= 0 and frames.max() < NF  # frames of video 3
     assert again["bad_paths"] == [text] and again["label"] == 3
     warned = [r for r in caplog.records if r.name == "vidssl.data"]
@@ -205,7 +205,7 @@ def test_bad_videos_are_replaced_logged_once_and_reported(fakes, videos, caplog)
     m2 = Manifest([paths[2], bad], [5, 6], source="t")
     wrapped = VideoDataset(m2, cfg(), train=True)[(1, 3)]
     assert wrapped["label"] == 5 and wrapped["bad_paths"] == [bad]
-    assert torch.equal(wrapped["clips"], VideoDataset(m2, cfg(), train=True)[(1, 3)]["clips"])
+    assert torch.equal(wrapped["clips"][0], VideoDataset(m2, cfg(), train=True)[(1, 3)]["clips"][0])
 
 
 def test_all_bad_videos_raise(fakes, videos):
@@ -279,13 +279,13 @@ def test_loader_same_batches_with_and_without_workers(fakes, videos):
     b1 = list(build_loader(ds, 4, workers=1, **kw))
     assert [len(b["index"]) for b in b0] == [4, 2]
     for x, y in zip(b0, b1):
-        assert torch.equal(x["clips"], y["clips"]) and torch.equal(x["index"], y["index"])
+        assert torch.equal(x["clips"][0], y["clips"][0]) and torch.equal(x["index"], y["index"])
         assert torch.equal(x["label"], y["label"]) and x["bad_paths"] == y["bad_paths"]
-    assert b0[0]["clips"].shape == (4, 2, 3, 4, HW, HW)
+    assert len(b0[0]["clips"]) == 1 and b0[0]["clips"][0].shape == (4, 2, 3, 4, HW, HW)
     assert sum(len(b["bad_paths"]) for b in b0) == 1  # the bad video was asked for once
     # a resumed run skipping the first batch continues with the same data
     resumed = list(build_loader(ds, 4, skip_batches=1, **kw))
-    assert len(resumed) == 1 and torch.equal(resumed[0]["clips"], b0[1]["clips"])
+    assert len(resumed) == 1 and torch.equal(resumed[0]["clips"][0], b0[1]["clips"][0])
     # two processes: each gets half of every global batch
     r0 = list(build_loader(ds, 2, rank=0, world=2, **kw))
     r1 = list(build_loader(ds, 2, rank=1, world=2, **kw))
@@ -294,10 +294,11 @@ def test_loader_same_batches_with_and_without_workers(fakes, videos):
 
 
 def test_collate_single_rate():
-    items = [{"clips": torch.full((2, 3, 4, 5, 5), float(i)), "index": i, "label": -1, "bad_paths": [f"p{i}"] * i}
+    items = [{"clips": (torch.full((2, 3, 4, 5, 5), float(i)),), "index": i, "label": -1, "bad_paths": [f"p{i}"] * i}
              for i in range(3)]
     batch = collate(items)
-    assert batch["clips"].shape == (3, 2, 3, 4, 5, 5) and batch["clips"][2].eq(2).all()
+    (clips,) = batch["clips"]
+    assert clips.shape == (3, 2, 3, 4, 5, 5) and clips[2].eq(2).all()
     assert batch["label"].tolist() == [-1, -1, -1] and batch["bad_paths"] == ["p1", "p2", "p2"]
 
 
@@ -328,19 +329,6 @@ def test_check_videos(videos, tmp_path):
 # ----------------------------------------------------------------------------- the real modules
 
 
-def _real_modules_present() -> bool:
-    try:
-        import vidssl.data.sampling  # noqa: F401
-        import vidssl.data.transforms  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-real = pytest.mark.skipif(not _real_modules_present(), reason="vidssl.data.sampling / transforms not written yet")
-
-
-@real
 @pytest.mark.parametrize("train", [True, False])
 def test_real_pipeline_shapes_and_determinism(videos, train):
     paths, bad, _ = videos
@@ -349,12 +337,12 @@ def test_real_pipeline_shapes_and_determinism(videos, train):
     ds = VideoDataset(Manifest(paths + [bad], [0, 1, 2, 3, 4, 5], source="t"), c, train=train)
     batch = next(iter(build_loader(ds, 3, shuffle=True, seed=0)))
     v = 2 if train else 6
-    assert batch["clips"].shape == (3, v, 3, 4, 8, 8) and batch["clips"].dtype == torch.float32
+    (clips,) = batch["clips"]
+    assert clips.shape == (3, v, 3, 4, 8, 8) and clips.dtype == torch.float32
     again = next(iter(build_loader(ds, 3, shuffle=True, seed=0)))
-    assert torch.equal(batch["clips"], again["clips"])
+    assert torch.equal(clips, again["clips"][0])
 
 
-@real
 def test_real_two_rate(videos):
     paths, _, _ = videos
     c = cfg(crop_size=8, sampler="two_rate", views=2, num_frames=2, stride=4, fast_alpha=2)

@@ -22,7 +22,7 @@ TINY = ["model.width=4", "data.num_frames=4", "data.stride=2", "data.crop_size=2
 
 def _batch(n=4, size=16, frames=4, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {"clips": torch.randn(n, 1, 3, frames, size, size, generator=g), "label": torch.arange(n) % 2}
+    return {"clips": (torch.randn(n, 1, 3, frames, size, size, generator=g),), "label": torch.arange(n) % 2}
 
 
 def _net(backbone, num_classes=2, **kw):

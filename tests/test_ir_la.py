@@ -206,7 +206,7 @@ class FakeBackbone(nn.Module):
 def fake_batch(index, views=1, seed=0):
     g = torch.Generator().manual_seed(seed)
     b = len(index)
-    return {"clips": torch.randn(b, views, 3, 2, 4, 4, generator=g), "index": torch.tensor(index),
+    return {"clips": (torch.randn(b, views, 3, 2, 4, 4, generator=g),), "index": torch.tensor(index),
             "label": torch.full((b,), -1)}
 
 
@@ -221,7 +221,7 @@ def test_ir_method_loss_embedding_and_bank_update():
     batch = fake_batch([3, 7, 11])
     old = method.memory_bank.bank.clone()
     out = method(batch)
-    x = batch["clips"].flatten(0, 1)
+    x = batch["clips"][0].flatten(0, 1)
     v = F.normalize(method.embed(method.backbone(x)), dim=1)
     assert out["loss"].item() == pytest.approx(slow_softmax_ir(v.double().detach(), old.double(),
                                                                torch.tensor([3, 7, 11]), 0.07), rel=1e-4)
@@ -263,7 +263,7 @@ def test_la_method_clusters_every_epoch_and_keeps_labels_in_state():
     assert int(method.clustered_epoch) == 1 and not torch.equal(method.cluster_labels, first)
     batch = fake_batch([0, 5, 9, 33])
     out = method(batch)
-    v = F.normalize(method.embed(method.backbone(batch["clips"].flatten(0, 1))), dim=1).detach()
+    v = F.normalize(method.embed(method.backbone(batch["clips"][0].flatten(0, 1))), dim=1).detach()
     ref = slow_la(v.double(), method.memory_bank.bank.double(), torch.tensor([0, 5, 9, 33]),
                   method.cluster_labels.tolist(), 16, 0.07, eps=1e-7)
     assert out["loss"].item() == pytest.approx(ref, rel=1e-4) and out["logs"]["phase_ir"] == 0.0

@@ -73,7 +73,7 @@ def test_fixed_external_clusters_give_exactly_the_la_loss(tmp_path, n, f, k, m, 
         index = [0, 3, n - 1, 5, 3]
         batch = fake_batch(index, views=2, seed=epoch)
         out = method(batch)
-        v = F.normalize(method.embed(method.backbone(batch["clips"].flatten(0, 1))).float(), dim=1).detach()
+        v = F.normalize(method.embed(method.backbone(batch["clips"][0].flatten(0, 1))).float(), dim=1).detach()
         ref, _ = local_aggregation_loss(v, method.memory_bank.bank, torch.tensor(index).repeat_interleave(2),
                                         torch.as_tensor(expected), background=background, temperature=0.07,
                                         eps=1e-7)

@@ -147,7 +147,7 @@ class _RandomClips(torch.utils.data.Dataset):
         if self.fail_after is not None and self.calls > self.fail_after:
             raise _Interrupt("killed")
         g = torch.Generator().manual_seed(int(seed))
-        return {"clips": torch.randn(1, 3, 2, 6, 6, generator=g) + index % 3, "index": index, "label": -1,
+        return {"clips": (torch.randn(1, 3, 2, 6, 6, generator=g) + index % 3,), "index": index, "label": -1,
                 "bad_paths": []}
 
 

@@ -52,7 +52,7 @@ def build(name, bn=True, **kw):
 
 def batch(b=4, rho=2, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {"clips": torch.randn(b, rho, 3, 2, 6, 6, generator=g), "index": torch.arange(b),
+    return {"clips": (torch.randn(b, rho, 3, 2, 6, 6, generator=g),), "index": torch.arange(b),
             "label": torch.full((b,), -1)}
 
 
@@ -140,7 +140,7 @@ def test_moco_enqueues_all_rho_keys_of_the_momentum_encoder():
     x = batch(b=4, rho=3)
     old = method.queue.queue.clone()
     with torch.no_grad():
-        expected = F.normalize(method.head_m(method.backbone_m(x["clips"].flatten(0, 1))), dim=1)
+        expected = F.normalize(method.head_m(method.backbone_m(x["clips"][0].flatten(0, 1))), dim=1)
     method(x)
     assert int(method.queue.ptr) == 12
     torch.testing.assert_close(method.queue.queue[:12], expected)
@@ -157,7 +157,7 @@ def test_moco_loss_is_the_info_nce_of_queries_keys_and_the_old_queue():
     x = batch(b=3, rho=2)
     queue = method.queue.queue.clone()
     out = method(x)
-    flat = x["clips"].flatten(0, 1)
+    flat = x["clips"][0].flatten(0, 1)
     with torch.no_grad():
         q = method.head(method.backbone(flat)).view(3, 2, -1)
         k = method.head_m(method.backbone_m(flat)).view(3, 2, -1)
@@ -172,7 +172,7 @@ def test_shuffle_bn_groups_are_unshuffled():
     shuffled.load_state_dict(plain.state_dict())
     plain.train()
     shuffled.train()
-    x = batch(b=5, rho=2)["clips"].flatten(0, 1)
+    x = (batch(b=5, rho=2)["clips"][0].flatten(0, 1),)  # flattened pathways
     with torch.no_grad():
         torch.testing.assert_close(shuffled._keys(x), plain._keys(x))
     # with BN the groups have their own statistics, so the keys differ
@@ -211,8 +211,10 @@ def test_rho_one_is_refused_with_the_fix(name):
     method = build(name)
     with pytest.raises(RhoInputError, match="t_max=0"):
         method(batch(rho=1))
-    with pytest.raises(RhoInputError, match=r"\[B, rho, C, T, H, W\]"):
-        method({"clips": torch.randn(4, 3, 2, 6, 6)})
+    with pytest.raises(RhoInputError, match=r"\[B, V, C, T, H, W\]"):
+        method({"clips": (torch.randn(4, 3, 2, 6, 6),)})
+    with pytest.raises(RhoInputError, match="tuple of pathway tensors"):
+        method({"clips": torch.randn(4, 2, 3, 2, 6, 6)})
 
 
 @pytest.mark.parametrize("name", ["simclr", "byol", "swav"])
@@ -221,7 +223,7 @@ def test_loss_matches_the_loss_function_on_the_embeddings(name):
     method.train()
     x = batch(b=4, rho=3, seed=3)
     out = method(x)
-    flat = x["clips"].flatten(0, 1)
+    flat = x["clips"][0].flatten(0, 1)
     with torch.no_grad():
         if name == "simclr":
             ref = multi_positive_nt_xent(method.head(method.backbone(flat)).view(4, 3, -1))
@@ -266,7 +268,7 @@ def _run_one(name, clips):
     (per-process BN statistics would legitimately differ from one big batch)."""
     method = build(name, bn=False, mlp_bn=False, **({"shuffle_bn": True} if name == "moco" else {}))
     method.train()
-    out = method({"clips": clips})
+    out = method({"clips": (clips,)})
     out["loss"].backward()
     grad = torch.cat([p.grad.flatten() for p in method.backbone.parameters()])
     queue = method.queue.queue[:8].clone() if name == "moco" else torch.zeros(0)
@@ -280,7 +282,7 @@ def _worker(rank, world, port, result):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        clips = batch(b=4, rho=2, seed=5)["clips"][rank * 2:(rank + 1) * 2]
+        clips = batch(b=4, rho=2, seed=5)["clips"][0][rank * 2:(rank + 1) * 2]
         out = {}
         for name in METHODS:
             loss, grad, queue = _run_one(name, clips)
@@ -308,7 +310,7 @@ def test_two_processes_equal_one_process_on_the_global_batch():
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
-    clips = batch(b=4, rho=2, seed=5)["clips"]
+    clips = batch(b=4, rho=2, seed=5)["clips"][0]
     for name in METHODS:
         loss1, grad1, queue1 = _run_one(name, clips)
         loss2, grad2, queue2 = two[name]

@@ -32,7 +32,7 @@ class RandomClips:
         label = index % self.num_classes
         clips = rng.standard_normal((self.views, *SHAPE)).astype(np.float32) + 0.5 * label
         bad = [f"/videos/broken{index}.mp4"] if index in self.bad else []
-        return {"clips": torch.from_numpy(clips), "index": index, "label": label, "bad_paths": bad}
+        return {"clips": (torch.from_numpy(clips),), "index": index, "label": label, "bad_paths": bad}
 
 
 class TinyBackbone(nn.Module):
@@ -318,6 +318,6 @@ def test_the_loss_is_read_from_the_device_once_per_log_every_steps(tmp_path, log
     # the counter does see a read per step when there is one
     before = HostReads.reads
     for _ in range(3):
-        float(method(next(iter([{"clips": torch.randn(2, 1, *SHAPE), "label": torch.tensor([0, 1]),
+        float(method(next(iter([{"clips": (torch.randn(2, 1, *SHAPE),), "label": torch.tensor([0, 1]),
                                  "index": torch.tensor([0, 1])}])))["loss"].detach())
     assert HostReads.reads == before + 3

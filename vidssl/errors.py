@@ -39,6 +39,10 @@ class TransformError(ValueError):
     """Bad frames or a bad augmentation setting."""
 
 
+class ClipBatchError(ValueError):
+    """A batch whose ``clips`` are not a tuple of pathways of agreeing shapes."""
+
+
 class VideoDecodeError(ValueError):
     """A video that cannot be decoded; ``path`` and ``reason`` say which and why."""
 

@@ -1,43 +1,52 @@
-"""The clip batch and the few operations on it that methods and the engine share.
+"""The clip batch and the operations on it that methods, evaluation and the engine share.
 
-``batch["clips"]`` holds the pathways of a batch: one tensor ``[B, V, C, T, H, W]``
-for single-pathway backbones, or a sequence of such tensors (slow, fast) for
-two-rate ones; every pathway has the same ``[B, V]``. :func:`as_pathways` is the one
-place that tells the two apart; the helpers below work on any number of pathways and
-give back the same kind they got, so that a backbone gets what it expects.
+``batch["clips"]`` is always a tuple of pathways: one tensor ``[B, V, C, T, H, W]`` for
+single-pathway backbones, (slow, fast) for two-rate ones, every pathway with the same
+``[B, V]``. A backbone takes the pathways as arguments, ``backbone(*pathways)``, so no
+method or engine code asks how many there are.
 """
 from __future__ import annotations
 
-from typing import Sequence, Union
-
 import torch
 
-Clips = Union[torch.Tensor, Sequence[torch.Tensor]]
+from vidssl.errors import ClipBatchError
+
+Pathways = tuple  # tuple[torch.Tensor, ...]
 
 
-def as_pathways(clips: Clips) -> tuple[torch.Tensor, ...]:
-    """The pathways of ``clips`` as a tuple (one element for a single tensor)."""
-    return tuple(clips) if isinstance(clips, (list, tuple)) else (clips,)
+def check_pathways(clips, who: str = "clips", dims: int = 6) -> Pathways:
+    """``clips`` if it is a non-empty tuple of ``dims``-d tensors that agree on their first
+    two sizes, else a one-line :class:`~vidssl.errors.ClipBatchError` naming the problem."""
+    if not isinstance(clips, tuple) or not clips or not all(isinstance(p, torch.Tensor) for p in clips):
+        raise ClipBatchError(f"{who} must be a tuple of pathway tensors [B, V, C, T, H, W], got "
+                            f"{type(clips).__name__}")
+    shapes = [tuple(p.shape) for p in clips]
+    if any(len(s) != dims for s in shapes) or len({s[:2] for s in shapes}) != 1:
+        want = "[B, V, C, T, H, W]" if dims == 6 else "[N, C, T, H, W]"
+        raise ClipBatchError(f"{who}: every pathway must be {want} with the same leading sizes, got {shapes}")
+    return clips
 
 
-def _like(clips: Clips, pathways: Sequence[torch.Tensor]) -> Clips:
-    return list(pathways) if isinstance(clips, (list, tuple)) else pathways[0]
-
-
-def flatten_views(clips: Clips) -> Clips:
+def flatten_views(clips: Pathways) -> Pathways:
     """``[B, V, C, T, H, W]`` per pathway -> ``[B * V, C, T, H, W]`` (video-major)."""
-    return _like(clips, [p.flatten(0, 1) for p in as_pathways(clips)])
+    return tuple(p.flatten(0, 1) for p in clips)
 
 
-def select_rows(clips: Clips, index: torch.Tensor) -> Clips:
-    """Rows ``index`` of every pathway (of flattened or unflattened clips)."""
-    return _like(clips, [p[index] for p in as_pathways(clips)])
+def select_rows(clips: Pathways, index: torch.Tensor) -> Pathways:
+    """Rows ``index`` of every pathway."""
+    return tuple(p[index] for p in clips)
 
 
-def num_clips(clips: Clips) -> int:
+def batch_views(clips: Pathways) -> tuple[int, int]:
+    """(B, V) of ``[B, V, ...]`` pathways."""
+    b, v = clips[0].shape[:2]
+    return int(b), int(v)
+
+
+def num_clips(clips: Pathways) -> int:
     """Clips in a batch: B x V of ``[B, V, ...]`` pathways."""
-    first = as_pathways(clips)[0]
-    return int(first.shape[0] * first.shape[1]) if first.ndim >= 6 else int(first.shape[0])
+    b, v = batch_views(clips)
+    return b * v
 
 
 def to_device(x, device: torch.device):

@@ -8,7 +8,7 @@ run continues with the same clips (``skip_batches``).
 
 Batch (see docs/architecture.md)::
 
-    {"clips": float [B, V, C, T, S, S]  (two_rate: a list, one tensor per pathway),
+    {"clips": tuple of pathways, each float [B, V, C, T, S, S] (one pathway; two for two_rate),
      "index": long [B], "label": long [B] (-1 = none), "bad_paths": list[str]}
 
 V is ``cfg.views`` for training (rho clips per video; large-scale study Sec. 3,
@@ -50,8 +50,8 @@ def _warn_once(path: str, reason: str) -> None:
 class VideoDataset(Dataset):
     """Clips of the videos of a manifest.
 
-    ``dataset[(index, seed)]`` -> ``{"clips": float [V, C, T, S, S] (two_rate: a list
-    per pathway), "index": int, "label": int, "bad_paths": list[str]}``.
+    ``dataset[(index, seed)]`` -> ``{"clips": tuple of pathways, each float [V, C, T, S, S]
+    (two for two_rate), "index": int, "label": int, "bad_paths": list[str]}``.
 
     Training (``train=True``): ``cfg.views`` clips from
     :func:`vidssl.data.sampling.train_clip_indices`, each with its own augmentation
@@ -77,10 +77,6 @@ class VideoDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.manifest)
-
-    @property
-    def two_rate(self) -> bool:
-        return self.cfg.sampler == "two_rate"
 
     def __getitem__(self, key) -> dict:
         index, seed = key if isinstance(key, (tuple, list)) else (key, 0)
@@ -110,8 +106,8 @@ class VideoDataset(Dataset):
             f"list them with `vidssl check-videos {self.manifest.source}`"
         )
 
-    def _clips(self, path: str, rng: np.random.Generator):
-        """Decode once, then transform every view: [V, C, T, S, S] or a list per pathway."""
+    def _clips(self, path: str, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        """Decode once, then transform every view: a tuple of pathways [V, C, T, S, S]."""
         from vidssl.data.sampling import test_clip_indices, train_clip_indices
 
         backend = self.cfg.backend
@@ -130,8 +126,7 @@ class VideoDataset(Dataset):
                 views.append(out)
             else:
                 views.extend(out)  # test: one entry per crop, clip-major
-        stacked = [torch.stack([v[p] for v in views]) for p in range(len(views[0]))]
-        return stacked if self.two_rate else stacked[0]
+        return tuple(torch.stack([v[p] for v in views]) for p in range(len(views[0])))
 
 
 class EpochSampler(Sampler):
@@ -194,16 +189,11 @@ class EpochSampler(Sampler):
 
 
 def collate(items: Sequence[dict]) -> dict:
-    """Items -> batch: clips [B, V, C, T, S, S] (a list per pathway for two_rate)."""
+    """Items -> batch: clips, a tuple of pathways [B, V, C, T, S, S]."""
     if not items:
         raise ValueError("collate: no items")
-    first = items[0]["clips"]
-    if isinstance(first, (list, tuple)):
-        clips = [torch.stack([it["clips"][p] for it in items]) for p in range(len(first))]
-    else:
-        clips = torch.stack([it["clips"] for it in items])
     return {
-        "clips": clips,
+        "clips": tuple(torch.stack(pathway) for pathway in zip(*(it["clips"] for it in items))),
         "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
         "label": torch.tensor([it["label"] for it in items], dtype=torch.long),
         "bad_paths": [p for it in items for p in it["bad_paths"]],

@@ -39,19 +39,23 @@ class Run:
     bar: Any = None
 
 
-def train_step(run: Run, batch: dict, progress: Progress, lr: float) -> dict:
-    """Forward, backward and optimiser step on one batch; returns the method's output."""
-    for group in run.optimizer.param_groups:
+def train_step(model: nn.Module, method: nn.Module, batch: dict, optimizer: torch.optim.Optimizer,
+               progress: Progress, lr: float, *, amp: bool = False, grad_clip: float | None = None) -> dict:
+    """Forward, backward and optimiser step on one batch; returns the method's output.
+
+    ``model`` is the method, or the DDP wrapper around it; ``amp``: bf16 autocast (CUDA)."""
+    for group in optimizer.param_groups:
         group["lr"] = lr
-    run.method.progress = progress
-    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.device.type == "cuda" and run.cfg.train.amp):
-        out = run.model(batch)
-    run.optimizer.zero_grad(set_to_none=True)
+    method.progress = progress
+    device_type = next(method.parameters()).device.type
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp and device_type == "cuda"):
+        out = model(batch)
+    optimizer.zero_grad(set_to_none=True)
     out["loss"].backward()
-    if run.cfg.train.grad_clip:
-        nn.utils.clip_grad_norm_(run.method.parameters(), run.cfg.train.grad_clip)
-    run.optimizer.step()
-    run.method.after_step(progress)
+    if grad_clip:
+        nn.utils.clip_grad_norm_(method.parameters(), grad_clip)
+    optimizer.step()
+    method.after_step(progress)
     return out
 
 
@@ -63,7 +67,8 @@ def train_one_epoch(run: Run, batches, state: TrainState, progress: Progress, wi
     for epoch_step in range(state.epoch_step, steps):
         batch = to_device(next(batches), run.device)
         lr = lr_at(progress.step, progress.total_steps, steps, cfg.optim) * state.lr_scale
-        out = train_step(run, batch, progress, lr)
+        out = train_step(run.model, run.method, batch, run.optimizer, progress, lr, amp=cfg.train.amp,
+                         grad_clip=cfg.train.grad_clip)
         window.add(out["loss"], out.get("logs", {}), progress.step, num_clips(batch["clips"]))
         progress.step += 1
         state.step, state.epoch_step = progress.step, epoch_step + 1

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from vidssl.config import Config, apply_overrides, build_config, load_config, to_dict
-from vidssl.data.batch import as_pathways, flatten_views, to_device
+from vidssl.data.batch import batch_views, flatten_views, to_device
 from vidssl.distributed import pick_device
 from vidssl.errors import ConfigError
 from vidssl.fileio import atomic_write
@@ -64,15 +64,15 @@ def load_encoder(checkpoint: str, overrides: list[str] = (), recipe: str | None 
 
 
 @torch.no_grad()
-def encode_clips(backbone: nn.Module, clips, readout: str = "pool") -> torch.Tensor:
-    """clips: [N, C, T, H, W] (or a list of pathways) -> features [N, D].
+def encode_clips(backbone: nn.Module, clips: tuple, readout: str = "pool") -> torch.Tensor:
+    """clips: pathways [N, C, T, H, W] -> features [N, D].
 
     ``readout`` is ``pool`` (the backbone's pooled output) or a stage name, whose
     feature map is averaged over space and time (VIE reads out from conv3-conv5).
     """
     if readout == "pool":
-        return backbone(clips).float()
-    _, stages = backbone(clips, return_stages=True)
+        return backbone(*clips).float()
+    _, stages = backbone(*clips, return_stages=True)
     if readout not in stages:
         raise ConfigError(f"bad value for 'eval.readout': {readout!r} (allowed: pool, {', '.join(stages)})")
     fmap = stages[readout]
@@ -97,7 +97,7 @@ def extract_features(backbone: nn.Module, dataset, *, batch_size: int = 16, work
     feats, labels, order = [], [], []
     bar = tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False)
     for batch in bar:
-        b, v = as_pathways(batch["clips"])[0].shape[:2]
+        b, v = batch_views(batch["clips"])
         f = encode_clips(backbone, to_device(flatten_views(batch["clips"]), device), readout)
         feats.append(f.view(b, v, -1).cpu())
         labels.append(batch["label"])

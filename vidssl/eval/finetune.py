@@ -99,7 +99,7 @@ class _Logits(nn.Module):
         super().__init__()
         self.method = method
 
-    def forward(self, clips) -> torch.Tensor:
+    def forward(self, *clips) -> torch.Tensor:
         return self.method.logits(clips)
 
 

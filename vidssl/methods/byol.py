@@ -50,9 +50,9 @@ class BYOL(Method):
 
     def forward(self, batch: dict) -> dict:
         x, b, rho = split_views(batch["clips"], "rho-BYOL")
-        p = self.predictor(self.projector(self.backbone(x))).view(b, rho, -1)  # predictions [B, rho, dim]
+        p = self.predictor(self.projector(self.backbone(*x))).view(b, rho, -1)  # predictions [B, rho, dim]
         with torch.no_grad():
-            z = self.projector_m(self.backbone_m(x)).view(b, rho, -1)  # targets [B, rho, dim]
+            z = self.projector_m(self.backbone_m(*x)).view(b, rho, -1)  # targets [B, rho, dim]
         loss = byol_loss(p, z)
         return {"loss": loss, "logs": {"momentum": self.momentum}}
 

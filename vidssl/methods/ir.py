@@ -28,6 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vidssl.data.batch import batch_views, check_pathways
+from vidssl.data.batch import flatten_views as batch_flatten
 from vidssl.errors import ConfigError
 from vidssl.losses.ir_nce import NCEIRLoss, softmax_ir_loss
 from vidssl.methods.base import Method
@@ -53,25 +55,18 @@ class InstanceRecognitionConfig:
             raise ConfigError(f"bad value for 'method.bank_momentum': {self.bank_momentum} (must be in [0, 1))")
 
 
-def flatten_views(batch: dict) -> tuple[torch.Tensor | list, torch.Tensor]:
-    """batch -> (clips [B*V, C, T, H, W] (or a list of pathways), index long [B*V]).
+def flatten_views(batch: dict) -> tuple[tuple, torch.Tensor]:
+    """batch -> (pathways [B*V, C, T, H, W], index long [B*V]).
 
     The V views of a video become V samples with the same video index (view-major
     within a video, matching ``flatten(0, 1)``).
     """
-    clips = batch["clips"]
-    if isinstance(clips, (list, tuple)):
-        b, v = clips[0].shape[:2]
-        flat = [c.flatten(0, 1) for c in clips]
-    else:
-        if clips.dim() != 6:
-            raise ValueError(f"batch['clips'] must be [B, V, C, T, H, W] (got shape {tuple(clips.shape)})")
-        b, v = clips.shape[:2]
-        flat = clips.flatten(0, 1)
+    clips = check_pathways(batch["clips"], "batch['clips']")
+    b, v = batch_views(clips)
     index = batch["index"]
     if index.shape != (b,):
         raise ValueError(f"batch['index'] must be [B] = [{b}] (got {tuple(index.shape)})")
-    return flat, index.repeat_interleave(v)
+    return batch_flatten(clips), index.repeat_interleave(v)
 
 
 class InstanceRecognition(Method):
@@ -94,9 +89,9 @@ class InstanceRecognition(Method):
     def num_samples(self) -> int:
         return self.memory_bank.num_samples
 
-    def embed_clips(self, clips) -> torch.Tensor:
-        """clips [N, C, T, H, W] (or pathways) -> unit embeddings [N, embed_dim], float32."""
-        return F.normalize(self.embed(self.backbone(clips)).float(), dim=1)
+    def embed_clips(self, clips: tuple) -> torch.Tensor:
+        """clips: pathways [N, C, T, H, W] -> unit embeddings [N, embed_dim], float32."""
+        return F.normalize(self.embed(self.backbone(*clips)).float(), dim=1)
 
     def instance_loss(self, v: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """IR loss of embeddings v [B, D] of videos index [B] against the bank."""

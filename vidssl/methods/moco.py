@@ -28,12 +28,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vidssl.data.batch import select_rows
 from vidssl.distributed import all_gather, rank, world_size
 from vidssl.losses.info_nce import multi_positive_info_nce
 from vidssl.methods.base import Method, Progress
 from vidssl.methods.momentum import ema_update_, momentum_at, momentum_copy
 from vidssl.methods.queue import KeyQueue
-from vidssl.methods.rho import num_clips, select_clips, split_views
+from vidssl.methods.rho import split_views
 from vidssl.models.heads import MLP
 
 
@@ -65,18 +66,18 @@ class MoCo(Method):
 
     def _keys(self, x) -> torch.Tensor:
         """Momentum-encoder keys [N, dim] (unit norm) of the flattened clips, with shuffle-BN."""
-        encode = lambda clips: F.normalize(self.head_m(self.backbone_m(clips)), dim=1)  # noqa: E731
+        encode = lambda clips: F.normalize(self.head_m(self.backbone_m(*clips)), dim=1)  # noqa: E731
         if not (self.cfg.shuffle_bn and self.training):
             return encode(x)
-        n = num_clips(x)
+        n = x[0].shape[0]  # flattened clips
         world = world_size()
         # the same permutation on every process, without communication
         gen = torch.Generator().manual_seed(7919 * self.progress.epoch + self.progress.step)
         if world > 1:
-            x_all = [all_gather(p) for p in x] if isinstance(x, (list, tuple)) else all_gather(x)  # [N * W, ...]
+            x_all = tuple(all_gather(p) for p in x)  # [N * W, ...] per pathway
             perm = torch.randperm(n * world, generator=gen).to(self.queue.queue.device)
             mine = perm[rank() * n:(rank() + 1) * n]  # this process encodes a random share of all clips
-            k_all = all_gather(encode(select_clips(x_all, mine)))  # keys in shuffled order
+            k_all = all_gather(encode(select_rows(x_all, mine)))  # keys in shuffled order
             k = torch.empty_like(k_all)
             k[perm] = k_all  # unshuffle
             return k[rank() * n:(rank() + 1) * n]
@@ -87,7 +88,7 @@ class MoCo(Method):
         k = None
         for group in perm.chunk(splits):
             group = group.to(self.queue.queue.device)
-            kg = encode(select_clips(x, group))
+            kg = encode(select_rows(x, group))
             if k is None:
                 k = kg.new_empty(n, kg.shape[1])
             k[group] = kg
@@ -95,7 +96,7 @@ class MoCo(Method):
 
     def forward(self, batch: dict) -> dict:
         x, b, rho = split_views(batch["clips"], "rho-MoCo")  # [B*rho, C, T, H, W]
-        q = self.head(self.backbone(x)).view(b, rho, -1)  # queries [B, rho, dim]
+        q = self.head(self.backbone(*x)).view(b, rho, -1)  # queries [B, rho, dim]
         with torch.no_grad():
             k = self._keys(x).view(b, rho, -1)  # keys [B, rho, dim]
         # clone: the loss keeps the queue for backward, and the enqueue below writes into it

@@ -44,7 +44,7 @@ class SimCLR(Method):
 
     def forward(self, batch: dict) -> dict:
         x, b, rho = split_views(batch["clips"], "rho-SimCLR")
-        z = self.head(self.backbone(x)).view(b, rho, -1)  # [b, rho, dim]
+        z = self.head(self.backbone(*x)).view(b, rho, -1)  # [b, rho, dim]
         world = world_size()
         if world > 1:
             keys = all_gather_with_grad(z.contiguous())  # [b * world, rho, dim], this process's rows first at rank*b

@@ -88,9 +88,9 @@ class Supervised(Method):
                     if torch.isnan(w0).all():
                         w0.copy_(p)
 
-    def logits(self, clips) -> torch.Tensor:
-        """clips: [N, C, T, H, W] (or pathways) -> logits [N, num_classes]."""
-        return self.classifier(self.dropout(self.backbone(clips)))
+    def logits(self, clips: tuple) -> torch.Tensor:
+        """clips: pathways [N, C, T, H, W] -> logits [N, num_classes]."""
+        return self.classifier(self.dropout(self.backbone(*clips)))
 
     @torch.no_grad()
     def predict(self, batch: dict) -> torch.Tensor:

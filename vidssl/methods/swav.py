@@ -60,7 +60,7 @@ class SwAV(Method):
         x, b, rho = split_views(batch["clips"], "rho-SwAV")
         with torch.no_grad():  # unit prototypes, so that scores are cosine similarities
             self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
-        z = F.normalize(self.head(self.backbone(x)), dim=1)  # [B*rho, dim]
+        z = F.normalize(self.head(self.backbone(*x)), dim=1)  # [B*rho, dim]
         c = self.prototypes.weight  # [K, dim]
         if self.prototypes_frozen and self.training:
             c = c.detach() + 0.0 * c  # zero gradient for the prototypes, but still in the graph (DDP)

@@ -33,7 +33,7 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "slow_r18": slow_r18,
     "slow_r50": slow_r50,
     "resnet2d18": resnet2d18,
-    "slowfast_r18": slowfast_r18,  # input: a list [slow, fast] (data.two_rate)
+    "slowfast_r18": slowfast_r18,  # input: two pathways, backbone(slow, fast) (data.sampler=two_rate)
     "slowfast_r50": slowfast_r50,
     "trn": trn,  # input: the K segment frames; pooled output = temporal relation features
 }

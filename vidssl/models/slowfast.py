@@ -2,7 +2,7 @@
 
 VIE-SlowFast (family 5 of the VIE paper, App. B) uses R-18 with a 4-frame Slow and a
 16-frame Fast input; the SlowFast paper's default is R-50, 8x8 / 32x2 (alpha = 4).
-Input: a list ``[slow, fast]`` of clips ``[N, C, T, H, W]`` and ``[N, C, alpha T, H, W]``
+Input: two pathways, ``backbone(slow, fast)``, clips ``[N, C, T, H, W]`` and ``[N, C, alpha T, H, W]``
 (the two-rate batches of the data pipeline).
 
     stage  Slow (width w)                      Fast (width w / beta, beta = 8)
@@ -103,11 +103,10 @@ class SlowFast(nn.Module):
         self.feat_dim = slow_in + fast_in
         init_weights(self, zero_init_residual)
 
-    def _check(self, x) -> None:
-        if not isinstance(x, (list, tuple)) or len(x) != 2:
-            raise BackboneError("SlowFast expects a list [slow, fast] of clips [N, C, T, H, W] "
-                                f"(data.two_rate), got {type(x).__name__}")
-        slow, fast = x
+    def _check(self, slow, fast) -> None:
+        if fast is None:
+            raise BackboneError("SlowFast takes two pathways, backbone(slow, fast), each [N, C, T, H, W] "
+                                "(data.sampler=two_rate)")
         check_clip(slow, self.in_channels, "SlowFast (slow pathway)")
         check_clip(fast, self.in_channels, "SlowFast (fast pathway)")
         if (slow.shape[0], *slow.shape[3:]) != (fast.shape[0], *fast.shape[3:]) or \
@@ -120,9 +119,9 @@ class SlowFast(nn.Module):
         fast = F.avg_pool3d(fast, (self.alpha, 1, 1), (self.alpha, 1, 1))
         return torch.cat([slow, fast], dim=1)
 
-    def forward(self, x, return_stages: bool = False):
-        self._check(x)
-        slow, fast = x
+    def forward(self, slow: torch.Tensor, fast: torch.Tensor | None = None, return_stages: bool = False):
+        """slow [N, C, T, H, W], fast [N, C, alpha T, H, W] -> pooled [N, feat_dim] (or (pooled, maps))."""
+        self._check(slow, fast)
         if self.channels_last and slow.device.type == "cpu":  # faster oneDNN 3D convs (see base.py)
             slow = slow.contiguous(memory_format=torch.channels_last_3d)
             fast = fast.contiguous(memory_format=torch.channels_last_3d)
