@@ -78,6 +78,14 @@ def test_nce_matches_reference_and_estimates_z_once(b, n, d, m, tau):
     pos = (v2 * bank[index]).sum(1)
     neg = torch.einsum("bd,bmd->bm", v2, bank[noise])
     assert nce_ir_loss(pos, neg, n, loss_fn.log_z, tau).item() == pytest.approx(got2.item(), rel=1e-6)
+    # a loaded state keeps its Z; a loaded NaN (a run that had not estimated it) is estimated again
+    fresh = NCEIRLoss(n, m, tau)
+    fresh.load_state_dict(loss_fn.state_dict())
+    fresh(v2, bank, index, noise)
+    assert fresh.z == pytest.approx(z_ref, rel=1e-5)
+    loss_fn.load_state_dict(NCEIRLoss(n, m, tau).state_dict())
+    loss_fn(v, bank, index, noise)
+    assert loss_fn.z == pytest.approx(z_ref, rel=1e-5)
 
 
 def test_nce_normalising_constant_for_random_128d_bank():

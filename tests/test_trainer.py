@@ -321,3 +321,16 @@ def test_the_loss_is_read_from_the_device_once_per_log_every_steps(tmp_path, log
         float(method(next(iter([{"clips": (torch.randn(2, 1, *SHAPE),), "label": torch.tensor([0, 1]),
                                  "index": torch.tensor([0, 1])}])))["loss"].detach())
     assert HostReads.reads == before + 3
+
+
+def test_bf16_autocast_is_on_for_cuda_only(monkeypatch):
+    """The training step's autocast: bf16 on CUDA with train.amp, off on the CPU or without amp."""
+    from vidssl.engine import loop
+
+    calls = []
+    monkeypatch.setattr(loop.torch, "autocast", lambda device_type, dtype, enabled: calls.append(
+        (device_type, dtype, enabled)))
+    for device_type, amp in [("cuda", True), ("cuda", False), ("cpu", True)]:
+        loop.autocast(device_type, amp)
+    assert calls == [("cuda", torch.bfloat16, True), ("cuda", torch.bfloat16, False), ("cpu", torch.bfloat16, False)]
+    assert make_cfg().train.amp  # on by default

@@ -12,7 +12,7 @@
 5. write the comparison report ``OUT/compare/report.html`` (``vidssl compare``: linear,
    kNN and retrieval of every run, t-SNE pictures and retrieval grids).
 
-Each method issue adds its entry to :data:`ENTRIES`.
+A new method shows in the demo by adding its entry to :data:`ENTRIES`.
 """
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def run_demo(out: str | Path = "runs/demo", videos: int | None = None, epochs: i
         "appearance drawn independently of the class).\n\n" + table + "\n"
     )
     plot_results(results, runs, out)
-    # the comparison report (issue 6): the trained runs and the random-init reference on common
+    # the comparison report: the trained runs and the random-init reference on common
     # ground, with t-SNE pictures and retrieval grids; features come from the cache filled above
     from vidssl.viz.compare import write_comparison
 

@@ -39,6 +39,12 @@ class Run:
     bar: Any = None
 
 
+def autocast(device_type: str, amp: bool):
+    """bf16 autocast on CUDA when ``train.amp`` (the default); off on the CPU, where runs
+    stay float32."""
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp and device_type == "cuda")
+
+
 def train_step(model: nn.Module, method: nn.Module, batch: dict, optimizer: torch.optim.Optimizer,
                progress: Progress, lr: float, *, amp: bool = False, grad_clip: float | None = None) -> dict:
     """Forward, backward and optimiser step on one batch; returns the method's output.
@@ -47,8 +53,7 @@ def train_step(model: nn.Module, method: nn.Module, batch: dict, optimizer: torc
     for group in optimizer.param_groups:
         group["lr"] = lr
     method.progress = progress
-    device_type = next(method.parameters()).device.type
-    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp and device_type == "cuda"):
+    with autocast(next(method.parameters()).device.type, amp):
         out = model(batch)
     optimizer.zero_grad(set_to_none=True)
     out["loss"].backward()

@@ -94,6 +94,11 @@ class NCEIRLoss(nn.Module):
         self.noise_samples = noise_samples
         self.temperature = temperature
         self.register_buffer("log_z", torch.tensor(float("nan")))
+        self._log_z_known = False  # a Python flag, so that steps do not read log_z from the device
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._log_z_known = False  # a loaded log_z may be NaN (a run that had not estimated it yet)
 
     @property
     def z(self) -> float:
@@ -125,6 +130,8 @@ class NCEIRLoss(nn.Module):
         v = embeddings.float()
         pos = (v * bank.index_select(0, index.to(bank.device)).float()).sum(1)  # [B]
         noise = torch.einsum("bd,bmd->bm", v, bank[noise_index].float())  # [B, m]
-        if torch.isnan(self.log_z):
-            self.log_z.copy_(self.estimate_log_z(noise.detach()))
+        if not self._log_z_known:  # one read of log_z per run (and after a load), not one per step
+            if torch.isnan(self.log_z):
+                self.log_z.copy_(self.estimate_log_z(noise.detach()))
+            self._log_z_known = True
         return nce_ir_loss(pos, noise, self.num_samples, self.log_z, self.temperature)
