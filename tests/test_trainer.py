@@ -9,7 +9,8 @@ import torch.nn as nn
 
 from vidssl.config import load_config
 from vidssl.engine.checkpoint import load_checkpoint
-from vidssl.engine.trainer import init_from, train
+from vidssl.engine.resume import init_from
+from vidssl.engine.trainer import train
 from vidssl.errors import CheckpointError, ConfigError, NonFiniteLossError
 from vidssl.methods import supervised
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
+
+from vidssl import distributed as dist
 
 
 class MetricsLogger:
@@ -86,3 +89,9 @@ def _jsonable(v):
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)  # JSON has no NaN/inf
     return v
+
+
+def say(msg: str) -> None:
+    """A one-line message of the run on stderr, from the main process only."""
+    if dist.is_main():
+        print(f"vidssl: {msg}", file=sys.stderr, flush=True)

@@ -46,9 +46,9 @@ class TrainState:
                    bad_videos=set(ckpt["bad_videos"]), log_sums=dict(ckpt["log_window"]["sums"]),
                    log_n=ckpt["log_window"]["n"], **val)
 
-    def record_validation(self, top1: float, patience: int) -> bool:
-        """Note the validation top-1 after epoch ``self.epoch``; True when it is a new best.
-        ``patience`` counts epochs without a better top-1 for the plateau schedule."""
+    def record_validation(self, top1: float) -> bool:
+        """Note the validation top-1 after epoch ``self.epoch``; True when it is a new best
+        (``plateau_wait`` counts the epochs since the last one)."""
         if top1 > self.best_val:
             self.best_val, self.best_epoch, self.plateau_wait = top1, self.epoch, 0
             return True

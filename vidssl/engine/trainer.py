@@ -37,25 +37,15 @@ from vidssl import distributed as dist
 from vidssl.config import Config, dump_config, to_dict
 from vidssl.data.builtin import open_manifest
 from vidssl.data.datasets import VideoDataset, build_loader
-from vidssl.engine.checkpoint import (
-    FORMAT,
-    check_compatible,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
-from vidssl.engine.logging import MetricsLogger
+from vidssl.engine.checkpoint import FORMAT, rng_state, save_checkpoint, set_rng_state
+from vidssl.engine.logging import MetricsLogger, say
 from vidssl.engine.loop import Run, gather_bad_videos, train_one_epoch, validation_top1
 from vidssl.engine.optim import build_optimizer
+from vidssl.engine.resume import init_from, load_resume
 from vidssl.engine.state import LogWindow, TrainState
-from vidssl.errors import CheckpointError, ConfigError
+from vidssl.errors import ConfigError
 from vidssl.methods import build_method
 from vidssl.methods.base import Progress
-
-# keys that may change between an interrupted run and its resume without changing the result
-RESUME_FREE_KEYS = ("train.progress", "train.out", "train.name", "train.device", "data.workers", "description")
-
 
 # buffers (memory banks, queues, BN statistics) stay per process: methods sync them themselves
 _NO_BUFFER_SYNC = ({"forward_sync_buffers": False}
@@ -96,9 +86,9 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
         raise ConfigError(f"data.batch_size={cfg.data.batch_size} is not divisible by the {world} processes")
     run_dir = Path(dist.broadcast_object(str(run_dir or default_run_dir(cfg))))
     ckpt_path = run_dir / "checkpoints" / "last.pt"
-    ckpt = _load_resume(ckpt_path, cfg, resume)
+    ckpt = load_resume(ckpt_path, cfg, resume)
     if ckpt is not None and ckpt["finished"]:
-        _say(f"run {run_dir} already finished ({ckpt['epoch']} of {cfg.train.epochs} epochs); nothing to do")
+        say(f"run {run_dir} already finished ({ckpt['epoch']} of {cfg.train.epochs} epochs); nothing to do")
         return run_dir
 
     torch.manual_seed(cfg.train.seed)  # the same initial weights on every process
@@ -114,7 +104,7 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
         if device.type == "cuda":
             method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
         else:  # SyncBatchNorm has no CPU kernel
-            _say("train.sync_bn ignored on the CPU: BatchNorm statistics stay per process")
+            say("train.sync_bn ignored on the CPU: BatchNorm statistics stay per process")
     if ckpt is None and cfg.train.init_from:
         init_from(method, cfg.train.init_from, cfg)
     optimizer = build_optimizer(method, cfg.optim)
@@ -124,7 +114,7 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
                           f"(data.batch_size={cfg.data.batch_size})")
     steps_per_epoch = min(batches, cfg.train.max_steps_per_epoch or batches)
     if cfg.optim.warmup_epochs >= cfg.train.epochs:
-        _say(f"warning: optim.warmup_epochs={cfg.optim.warmup_epochs} >= train.epochs={cfg.train.epochs}: "
+        say(f"warning: optim.warmup_epochs={cfg.optim.warmup_epochs} >= train.epochs={cfg.train.epochs}: "
              "the whole run is warm-up, at a learning rate near 0")
     state = TrainState()
     if ckpt is not None:
@@ -132,7 +122,7 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
         optimizer.load_state_dict(ckpt["optimizer"])
         state = TrainState.from_checkpoint(ckpt)
         set_rng_state(ckpt["rng"][rank] if len(ckpt["rng"]) == world else ckpt["rng"][0])
-        _say(f"resuming {run_dir} at epoch {state.epoch}, step {state.step}")
+        say(f"resuming {run_dir} at epoch {state.epoch}, step {state.step}")
     else:
         _seed_all(cfg.train.seed + rank)
     progress = Progress(epoch=state.epoch, step=state.step, steps_per_epoch=steps_per_epoch, epochs=cfg.train.epochs)
@@ -179,7 +169,7 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
                 _validate(run, val_dataset, state, ckpt_path.with_name("best.pt"))
             run.checkpoint()
             speed = (state.step - start_step) * cfg.data.batch_size / max(time.time() - start, 1e-9)
-            _say(f"epoch {state.epoch}/{cfg.train.epochs}  loss {epoch_loss:.4f}  "
+            say(f"epoch {state.epoch}/{cfg.train.epochs}  loss {epoch_loss:.4f}  "
                  f"lr {optimizer.param_groups[0]['lr']:.4g}  {speed:.1f} clips/s"
                  + (f"  val top1 {state.best_val:.3f} (best, epoch {state.best_epoch})" if val_dataset else "")
                  + ("  early stop" if state.stopped else ""))
@@ -206,35 +196,6 @@ def default_run_dir(cfg: Config, prefix: str | None = None) -> Path:
     return Path(cfg.train.out) / name
 
 
-def _load_resume(path: Path, cfg: Config, resume: bool) -> dict | None:
-    if not path.is_file():
-        return None
-    if not resume:
-        _say(f"{path} exists; starting over (it is replaced at the first checkpoint)")
-        return None
-    ckpt = load_checkpoint(path)
-    check_compatible(ckpt, cfg, path)
-    changed = _config_diff(ckpt["config"], to_dict(cfg))
-    if changed:
-        _say(f"warning: resuming with a changed config ({', '.join(changed[:8])}); the result will differ "
-             "from an uninterrupted run")
-    return ckpt
-
-
-def _config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(a) | set(b)):
-        key = prefix + k
-        if key in RESUME_FREE_KEYS:
-            continue
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += _config_diff(va, vb, key + ".")
-        elif va != vb:
-            out.append(key)
-    return out
-
-
 def _dataset(cfg: Config, dataset):
     """(dataset, number of videos, number of classes) from the config or an injected dataset."""
     if dataset is None:
@@ -257,24 +218,6 @@ def _val_dataset(cfg: Config, dataset):
     return VideoDataset(manifest, dataclasses.replace(d, test_clips=1, test_crops=1), train=False)
 
 
-def init_from(method: nn.Module, path: str, cfg: Config) -> None:
-    """Load the ``backbone.*`` weights (and any other key of matching name and shape) of a
-    checkpoint of the same backbone, e.g. a pretrained encoder before supervised training."""
-    ckpt = load_checkpoint(path)
-    if ckpt.get("backbone") != cfg.model.backbone:
-        raise CheckpointError(f"train.init_from={path} holds backbone {ckpt.get('backbone')!r}, "
-                              f"this run uses {cfg.model.backbone!r}")
-    own = method.state_dict()
-    take = {k: v for k, v in ckpt["model"].items()
-            if isinstance(v, torch.Tensor) and k in own and own[k].shape == v.shape}
-    missing = [k for k, v in own.items() if k.startswith("backbone.") and isinstance(v, torch.Tensor) and k not in take]
-    if missing:
-        raise CheckpointError(f"train.init_from={path} does not fit this backbone (e.g. {missing[:3]} missing or "
-                              "of another shape: check model.width and model.options)")
-    method.load_state_dict(take, strict=False)
-    _say(f"initialised {len(take)} of {len(own)} tensors from {path}")
-
-
 def _checkpoint(path: Path, cfg: Config, method: nn.Module, optimizer, state: TrainState, start: float) -> None:
     """Every process contributes its RNG state; the main process writes."""
     rngs = dist.all_gather_object(rng_state())
@@ -293,7 +236,7 @@ def _validate(run: Run, dataset, state: TrainState, best_path: Path) -> None:
     """Validation top-1 after an epoch: best weights kept, plateau drops, early stop."""
     cfg = run.cfg
     top1 = validation_top1(run.method, dataset, cfg.eval.batch_size, cfg.data.workers, run.device)
-    improved = state.record_validation(top1, cfg.optim.plateau_patience)
+    improved = state.record_validation(top1)
     if cfg.optim.schedule == "plateau" and state.plateau_wait > cfg.optim.plateau_patience:
         state.lr_scale, state.plateau_wait = state.lr_scale * cfg.optim.gamma, 0
     patience = cfg.train.stop_patience
@@ -329,6 +272,3 @@ def _mean(xs: list[float]) -> float:
     return sum(xs) / len(xs) if xs else float("nan")
 
 
-def _say(msg: str) -> None:
-    if dist.is_main():
-        print(f"vidssl: {msg}", file=sys.stderr, flush=True)

@@ -42,7 +42,8 @@ import torch.nn as nn
 from vidssl.config import Config, build_config, to_dict
 from vidssl.data.datasets import VideoDataset
 from vidssl.engine.checkpoint import load_checkpoint
-from vidssl.engine.trainer import RESUME_FREE_KEYS, train
+from vidssl.engine.resume import RESUME_FREE_KEYS
+from vidssl.engine.trainer import train
 from vidssl.errors import ConfigError
 from vidssl.eval.features import EvalContext, extract_features, output_dir
 from vidssl.eval.multiview import multiview_metrics

@@ -104,7 +104,7 @@ def stage_config(recipe: WorkflowRecipe, cli: dict, recipe_dir: Path, stage: str
 def config_settings(cfg: Config) -> dict:
     """The config as a dict without the keys that do not change the result (those the
     engine lets change between an interrupted run and its resume)."""
-    from vidssl.engine.trainer import RESUME_FREE_KEYS
+    from vidssl.engine.resume import RESUME_FREE_KEYS
 
     d = to_dict(cfg)
     for key in RESUME_FREE_KEYS:
