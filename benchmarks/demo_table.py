@@ -1,9 +1,8 @@
 """Write the table of a finished ``vidssl demo`` into docs/results.md (section ``demo``).
 
 Reads ``OUT/results.json`` of ``vidssl demo --out OUT`` (default ``runs/demo``) and writes
-the table the demo printed (the format of ``vidssl.demo.format_table``) with the command
-and the date under it. Reads JSON only: nothing is trained or evaluated, nothing heavy is
-imported.
+the table the demo printed (:func:`vidssl.demo.format_table`) with the command and the
+date under it. Reads JSON only: nothing is trained or evaluated.
 
     vidssl demo && python benchmarks/demo_table.py              # runs/demo
     python benchmarks/demo_table.py runs/demo_small --no-doc    # print the table only
@@ -14,21 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-# the demo's columns (vidssl.demo.EVALS), used when results.json holds no row
-COLUMNS = ["motion linear", "motion kNN", "appearance linear"]
-
-
-def format_table(results: dict[str, dict]) -> str:
-    """``vidssl.demo.format_table``, reproduced: one row per entry, one column per evaluation."""
-    cols = [c for row in results.values() for c in row]
-    cols = list(dict.fromkeys(cols)) or COLUMNS
-    name_w = max([len("encoder")] + [len(n) for n in results])
-    lines = ["| " + "encoder".ljust(name_w) + " | " + " | ".join(cols) + " |",
-             "|" + "-" * (name_w + 2) + "|" + "|".join("-" * (len(c) + 2) for c in cols) + "|"]
-    for name, row in results.items():
-        cells = [f"{row.get(c, float('nan')):.3f}".rjust(len(c)) for c in cols]
-        lines.append("| " + name.ljust(name_w) + " | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+from vidssl.demo import format_table
 
 
 def main(argv: list[str] | None = None) -> int:

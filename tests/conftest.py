@@ -63,3 +63,28 @@ def make_video(tmp_path):
         return write_video(path, video, fps=fps, crf=0, pix_fmt="yuv444p")
 
     return make
+
+
+def run_and_kill_when(args: list[str], ready, *, poll: float = 0.02) -> None:
+    """Run ``python -m vidssl ARGS`` and SIGKILL it as soon as ``ready()`` is true (e.g. the
+    first mid-epoch checkpoint exists); fails unless it was killed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen([sys.executable, "-m", "vidssl", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        while proc.poll() is None:
+            if ready():
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(poll)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()

@@ -200,11 +200,7 @@ def test_plateau_without_validation_is_a_config_error(synth_dir, capsys):
 def test_killed_finetune_resumes_to_the_same_weights(synth_dir, tmp_path):
     """SIGKILL a real ``vidssl eval finetune`` mid-epoch, run the same command again: it
     resumes its run directory and ends with the weights and metrics of an uninterrupted run."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
+    from conftest import run_and_kill_when
 
     def args(out):
         return ["eval", "finetune", "--checkpoint", "random", "--config", "supervised_tiny",
@@ -214,18 +210,7 @@ def test_killed_finetune_resumes_to_the_same_weights(synth_dir, tmp_path):
 
     assert main(args(tmp_path / "full")) == 0
     cut = tmp_path / "cut"
-    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    proc = subprocess.Popen([sys.executable, "-m", "vidssl", *args(cut)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
-        while proc.poll() is None:  # kill as soon as the first mid-epoch checkpoint exists
-            if list(cut.glob("finetune_*/checkpoints/last.pt")):
-                proc.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.02)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    run_and_kill_when(args(cut), lambda: bool(list(cut.glob("finetune_*/checkpoints/last.pt"))))
     (ckpt,) = cut.glob("finetune_*/checkpoints/last.pt")
     saved = load_checkpoint(ckpt)
     assert not saved["finished"] and saved["epoch_step"] > 0  # killed mid-epoch

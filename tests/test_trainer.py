@@ -224,30 +224,15 @@ def tiny_videos(tmp_path_factory):
 def test_killed_train_supervised_resumes_to_the_same_weights(tiny_videos, tmp_path):
     """SIGKILL a real ``vidssl train-supervised`` process mid-epoch, resume it: same final
     weights as an uninterrupted run."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
+    from conftest import run_and_kill_when
 
     from vidssl.cli import main
 
     args = ["train-supervised", "supervised_tiny", f"data.train={tiny_videos}", *CLI_TINY]
     assert main([*args, "--run-dir", str(tmp_path / "full")]) == 0
     cut = tmp_path / "cut"
-    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    proc = subprocess.Popen([sys.executable, "-m", "vidssl", *args, "--run-dir", str(cut)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ckpt = cut / "checkpoints" / "last.pt"
-    try:
-        while proc.poll() is None:  # kill as soon as the first mid-epoch checkpoint exists
-            if ckpt.is_file():
-                proc.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.02)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    run_and_kill_when([*args, "--run-dir", str(cut)], ckpt.is_file)  # at the first mid-epoch checkpoint
     saved = load_checkpoint(ckpt)
     assert not saved["finished"]
     assert main([*args, "--run-dir", str(cut)]) == 0
