@@ -127,7 +127,7 @@ import numpy as np
 from vidssl.errors import SyntheticError
 from vidssl.fileio import atomic_write, atomic_write_text
 
-FORMAT_VERSION = 2  # bump when the rendering changes: cached datasets of another version are re-rendered
+FORMAT_VERSION = 3  # bump when the rendering changes: cached datasets of another version are re-rendered
 
 CLASSES: tuple[str, ...] = (
     "move_horizontal",
@@ -238,9 +238,13 @@ def write_video(path: str | os.PathLike, frames, fps: float = 25.0, codec: str =
             stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
             stream.codec_context.thread_count = 1
             if codec in ("libx264", "libx265"):
-                stream.options = {"crf": str(crf), "preset": preset}
+                # x264's own "threads" option: thread_count alone leaves x264 threaded, and then the
+                # same frames do not always give the same bytes
+                stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
             for frame in arr:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                # converted here, not inside encode(), whose conversion is not reproducible either
+                yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(format=pix_fmt)
+                for packet in stream.encode(yuv):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
