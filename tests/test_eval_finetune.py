@@ -223,3 +223,48 @@ def test_killed_finetune_resumes_to_the_same_weights(synth_dir, tmp_path):
             torch.testing.assert_close(v, b["model"][k], rtol=0, atol=1e-5, msg=k)
     m_full, m_cut = (json.loads((d / "ft.json").read_text()) for d in (tmp_path / "full", cut))
     assert m_full["top1"] == m_cut["top1"] and m_full["clip_top1"] == m_cut["clip_top1"]
+
+
+@pytest.mark.slow
+def test_torchrun_finetune_matches_one_process(synth_dir, tmp_path):
+    """``torchrun --nproc_per_node 2 -m vidssl eval finetune`` with the global batch split over
+    2 CPU processes gives the weights, losses and test metrics of the 1-process run. Every
+    stage is frozen and dropout off, so that nothing depends on per-process BatchNorm
+    statistics or dropout masks; the engine, the sampler, the validation and the
+    classifier's DDP gradients are all exercised."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+
+    def args(out):
+        return ["eval", "finetune", "--checkpoint", "random", "--config", "supervised_tiny",
+                "--train", str(synth_dir / "train.csv"), "--test", str(synth_dir / "test.csv"), "--quiet",
+                "--json", str(out / "ft.json"), *TINY, "eval.finetune_epochs=2", "eval.finetune_val_fraction=0.2",
+                "eval.finetune_freeze_stages=5", "eval.finetune_dropout=0", "eval.finetune_lr=0.5",
+                f"eval.out_dir={out}"]
+
+    assert main(args(tmp_path / "one")) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "vidssl",
+                          *args(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    (one,) = (tmp_path / "one").glob("finetune_*")
+    (two,) = (tmp_path / "two").glob("finetune_*")
+    a, b = (load_checkpoint(d / "checkpoints" / "last.pt") for d in (one, two))
+    assert a["step"] == b["step"] > 0 and len(b["rng"]) == 2 and a["validation"] == b["validation"]
+    for k, v in a["model"].items():
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            torch.testing.assert_close(v, b["model"][k], rtol=1e-5, atol=1e-6, msg=k)
+    m1, m2 = (json.loads((tmp_path / d / "ft.json").read_text()) for d in ("one", "two"))
+    assert m1["top1"] == m2["top1"] and m1["clip_top1"] == m2["clip_top1"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -7,6 +7,7 @@ keys and defaults: docs/evaluation.md.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     metrics = evaluate(args.protocol, args.checkpoint, args.train, args.test, args.overrides,
                        args.label_column, progress=not args.quiet and sys.stderr.isatty(), recipe=args.config)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun (finetune) every process has the metrics
+        return 0
     width = max(len(k) for k in metrics)
     for k, v in metrics.items():
         print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
