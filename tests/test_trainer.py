@@ -320,3 +320,10 @@ def test_bf16_autocast_is_on_for_cuda_only(monkeypatch):
         loop.autocast(device_type, amp)
     assert calls == [("cuda", torch.bfloat16, True), ("cuda", torch.bfloat16, False), ("cpu", torch.bfloat16, False)]
     assert make_cfg().train.amp  # on by default
+
+
+def test_validation_settings_without_a_validation_set_are_refused(tmp_path):
+    data = RandomClips(n=8)
+    for key, value in [("optim.schedule", "plateau"), ("train.stop_patience", 3)]:
+        with pytest.raises(ConfigError, match="need a validation set"):
+            train(make_cfg(**{key: value}), tmp_path / key, dataset=data, method=make_method(data))

@@ -97,6 +97,9 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
     if method is None:
         method = build_method(cfg, num_samples=num_samples, num_classes=num_classes,
                               manifest=getattr(dataset, "manifest", None))
+    if val_dataset is None and (cfg.optim.schedule == "plateau" or cfg.train.stop_patience is not None):
+        raise ConfigError("optim.schedule=plateau and train.stop_patience need a validation set: "
+                          "data.val=MANIFEST (labelled)")
     if val_dataset is not None and not hasattr(method, "predict"):
         raise ConfigError(f"a validation set needs a method that predicts labels; {cfg.method_name!r} does not")
     method.to(device)
@@ -165,13 +168,13 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
             if run.bar is not None:
                 run.bar.close()
             state.epoch, state.epoch_step = state.epoch + 1, 0
-            if val_dataset is not None:
-                _validate(run, val_dataset, state, ckpt_path.with_name("best.pt"))
+            val = None if val_dataset is None else _validate(run, val_dataset, state, ckpt_path.with_name("best.pt"))
             run.checkpoint()
             speed = (state.step - start_step) * cfg.data.batch_size / max(time.time() - start, 1e-9)
             say(f"epoch {state.epoch}/{cfg.train.epochs}  loss {epoch_loss:.4f}  "
                  f"lr {optimizer.param_groups[0]['lr']:.4g}  {speed:.1f} clips/s"
-                 + (f"  val top1 {state.best_val:.3f} (best, epoch {state.best_epoch})" if val_dataset else "")
+                 + (f"  val top1 {val:.3f} (best {state.best_val:.3f}, epoch {state.best_epoch})"
+                    if val is not None else "")
                  + ("  early stop" if state.stopped else ""))
     finally:
         if logger:
@@ -232,8 +235,8 @@ def _checkpoint(path: Path, cfg: Config, method: nn.Module, optimizer, state: Tr
     dist.barrier()
 
 
-def _validate(run: Run, dataset, state: TrainState, best_path: Path) -> None:
-    """Validation top-1 after an epoch: best weights kept, plateau drops, early stop."""
+def _validate(run: Run, dataset, state: TrainState, best_path: Path) -> float:
+    """Validation top-1 after an epoch (returned): best weights kept, plateau drops, early stop."""
     cfg = run.cfg
     top1 = validation_top1(run.method, dataset, cfg.eval.batch_size, cfg.data.workers, run.device)
     improved = state.record_validation(top1)
@@ -242,11 +245,13 @@ def _validate(run: Run, dataset, state: TrainState, best_path: Path) -> None:
     patience = cfg.train.stop_patience
     state.stopped = patience is not None and state.epoch - state.best_epoch >= patience
     if run.logger:
-        run.logger.log(state.step, {"epoch": state.epoch, "top1": top1, "best_top1": state.best_val}, prefix="val")
+        run.logger.log(state.step, {"epoch": state.epoch, "val_top1": top1, "val_best_top1": state.best_val},
+                       prefix="val")
     if improved and dist.is_main():
         save_checkpoint(best_path, {"format": FORMAT, "method": cfg.method_name, "backbone": cfg.model.backbone,
                                     "config": to_dict(cfg), "model": run.method.state_dict(), "epoch": state.epoch,
                                     "val_top1": top1, "finished": True})
+    return top1
 
 
 def _bar(cfg: Config, epoch: int, total: int, initial: int):
