@@ -114,6 +114,8 @@ motion is visible in 8 frames at stride 2, but appearance is the easier shortcut
 from __future__ import annotations
 
 import colorsys
+import contextlib
+import ctypes
 import json
 import math
 import os
@@ -209,8 +211,9 @@ def write_video(path: str | os.PathLike, frames, fps: float = 25.0, codec: str =
     The container comes from the file extension (``.mp4``, ``.avi``, ``.mkv`` ...).
     ``crf`` and ``preset`` apply to libx264/libx265 (crf 0 = lossless in YUV).
     The file is written under a temporary name and renamed, so an interrupted call
-    never leaves a half-written file at ``path``. One encoding thread: the output
-    is byte-for-byte reproducible and small frames encode fastest that way.
+    never leaves a half-written file at ``path``. One encoding thread, and a heap that
+    the encoder finds filled with one byte value (:func:`_deterministic_heap`): the output
+    is byte-for-byte reproducible, and small frames encode fastest on one thread.
     Returns ``path`` as a :class:`Path`.
     """
     import av
@@ -238,18 +241,39 @@ def write_video(path: str | os.PathLike, frames, fps: float = 25.0, codec: str =
             stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
             stream.codec_context.thread_count = 1
             if codec in ("libx264", "libx265"):
-                # x264's own "threads" option: thread_count alone leaves x264 threaded, and then the
-                # same frames do not always give the same bytes
-                stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+                stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}  # x264's own thread count
             for frame in arr:
-                # converted here, not inside encode(), whose conversion is not reproducible either
+                # the conversion to the encoder's pixel format, explicit: the same swscale call every time
                 yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(format=pix_fmt)
                 for packet in stream.encode(yuv):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
 
-    return atomic_write(path, encode)
+    with _deterministic_heap():
+        return atomic_write(path, encode)
+
+
+@contextlib.contextmanager
+def _deterministic_heap():
+    """glibc's M_PERTURB while encoding: fresh heap blocks (above the per-thread cache of small
+    sizes) are filled with one byte value.
+
+    The encoder path (PyAV -> libavcodec -> x264) reads some heap memory it has not written,
+    so without this the bytes of a video depend on what the process allocated before (one
+    video in twenty differed between two renders). A no-op where malloc is not glibc's."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        yield
+        return
+    m_perturb = -6
+    mallopt(m_perturb, 0xA5)
+    try:
+        yield
+    finally:
+        mallopt(m_perturb, 0)
 
 
 # ----------------------------------------------------------------------------- specs
