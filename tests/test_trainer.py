@@ -184,6 +184,14 @@ def test_init_from_loads_backbone_weights_only(tmp_path):
     assert fresh.classifier.weight.shape == (5, 4)
     with pytest.raises(CheckpointError, match="holds backbone 'r3d18'"):
         init_from(fresh, str(run / "checkpoints" / "last.pt"), make_cfg(**{"model.backbone": "r3d34"}))
+    # backbone only: a classifier of the same shape is not taken over (fine-tuning starts it fresh)
+    same = make_method(data)
+    torch.nn.init.zeros_(same.classifier.weight)
+    init_from(same, str(run / "checkpoints" / "last.pt"), make_cfg(**{"train.init_backbone_only": True}))
+    assert torch.equal(same.backbone.conv.weight, saved["backbone.conv.weight"])
+    assert not same.classifier.weight.any()
+    init_from(same, str(run / "checkpoints" / "last.pt"), make_cfg())
+    assert torch.equal(same.classifier.weight, saved["classifier.weight"])
 
 
 def test_bad_videos_counted_once_and_bad_sizes_refused(tmp_path):

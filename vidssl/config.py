@@ -133,6 +133,7 @@ class TrainConfig:
     max_steps_per_epoch: Optional[int] = None  # cap for quick runs
     grad_clip: Optional[float] = None
     init_from: Optional[str] = None  # initialise the backbone (and matching keys) from a checkpoint
+    init_backbone_only: bool = False  # with init_from: the backbone.* weights only (fine-tuning: a fresh classifier)
     sync_bn: bool = False  # SyncBatchNorm under DDP (SimCLR/BYOL/SwAV in the paper)
     progress: bool = True  # progress bar
     stop_patience: Optional[int] = None  # with a validation set: stop after this many epochs without a better top-1

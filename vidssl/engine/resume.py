@@ -54,15 +54,17 @@ def config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 
 def init_from(method: nn.Module, path: str, cfg: Config) -> None:
-    """Load the ``backbone.*`` weights (and any other key of matching name and shape) of a
-    checkpoint of the same backbone, e.g. a pretrained encoder before supervised training."""
+    """Load the ``backbone.*`` weights (and any other key of matching name and shape, unless
+    ``train.init_backbone_only``) of a checkpoint of the same backbone, e.g. a pretrained
+    encoder before supervised training."""
     ckpt = load_checkpoint(path)
     if ckpt.get("backbone") != cfg.model.backbone:
         raise CheckpointError(f"train.init_from={path} holds backbone {ckpt.get('backbone')!r}, "
                               f"this run uses {cfg.model.backbone!r}")
     own = method.state_dict()
     take = {k: v for k, v in ckpt["model"].items()
-            if isinstance(v, torch.Tensor) and k in own and own[k].shape == v.shape}
+            if isinstance(v, torch.Tensor) and k in own and own[k].shape == v.shape
+            and (k.startswith("backbone.") or not cfg.train.init_backbone_only)}
     missing = [k for k, v in own.items() if k.startswith("backbone.") and isinstance(v, torch.Tensor) and k not in take]
     if missing:
         raise CheckpointError(f"train.init_from={path} does not fit this backbone (e.g. {missing[:3]} missing or "

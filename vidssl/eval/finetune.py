@@ -78,6 +78,7 @@ def finetune_config(ctx: EvalContext, num_train: int, has_val: bool) -> Config:
                     "plateau_patience": e.finetune_lr_patience, "warmup_epochs": 0.0}
     raw["data"].update(views=1, batch_size=min(e.finetune_batch_size, num_train), val="")
     raw["train"].update(epochs=e.finetune_epochs, init_from=None if ctx.checkpoint == "random" else ctx.checkpoint,
+                        init_backbone_only=True,
                         stop_patience=e.finetune_stop_patience if has_val else None, progress=ctx.progress,
                         max_steps_per_epoch=None, name=None)
     return build_config(raw)
@@ -125,6 +126,8 @@ def evaluate(ctx: EvalContext) -> dict:
                             train=False) if len(val_idx) else None)
     torch.manual_seed(seed)  # the classifier's initial weights (the backbone's come from init_from)
     method = build_method(cfg, num_samples=len(train_set), num_classes=ctx.num_classes())
+    nn.init.normal_(method.classifier.weight, std=0.01)  # a fresh, small classifier
+    nn.init.zeros_(method.classifier.bias)
     run_dir = train(cfg, output_dir(ctx) / run_name(cfg, train_idx, val_idx), dataset=train_set, method=method,
                     val_dataset=val_set)
 
