@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vidssl.config import load_config
 from vidssl.eval.features import video_embeddings
 from vidssl.eval.knn import knn_predict, topk_accuracy
 from vidssl.eval.linear import multiview_scores, train_linear
@@ -327,3 +328,20 @@ def test_fewshot_and_fractions_train_only_on_training_videos(monkeypatch):
     assert out["1shot"] == pytest.approx(0.1) and out["2shot"] == pytest.approx(0.2)
     assert out["frac0.2"] == pytest.approx(0.2) and out["frac0.2_std"] == pytest.approx(0.0, abs=1e-12)
     assert out["frac1"] == out["all"] == out["top1"] == 1.0 and out["views"] == 1
+
+
+def test_feature_cache_key_follows_the_video_files(tmp_path, make_video):
+    """A video rewritten at the same path (a re-rendered dataset) must not reuse cached features."""
+    import os
+
+    from vidssl.data.manifests import Manifest
+    from vidssl.eval.features import EvalContext
+
+    paths = [str(make_video(tmp_path / f"v{i}.mp4", frames=8)) for i in range(2)]
+    m = Manifest(paths, [0, 1], source="t")
+    ctx = EvalContext("random", None, load_config("supervised_tiny"), m, m, torch.device("cpu"))
+    key = ctx.cache_key("train")
+    assert ctx.cache_key("train") == key  # stable
+    st = os.stat(paths[1])
+    os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the same path, a newer file
+    assert ctx.cache_key("train") != key

@@ -155,7 +155,7 @@ class EvalContext:
                                                "segments", "fast_alpha", "short_video", "crop_size",
                                                "test_short_side", "test_crops", "test_clips")}
         sampler["mean"], sampler["std"] = d.augment.mean, d.augment.std
-        return _digest([source, list(m.paths), sampler, self.cfg.eval.readout, "v1"])
+        return _digest([source, _file_stamps(m.paths), sampler, self.cfg.eval.readout, "v2"])
 
     def features(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(features [N, V, D], labels [N]) of ``split`` ('train' or 'test'), cached."""
@@ -202,6 +202,19 @@ def make_context(checkpoint: str, train_spec: str, test_spec: str, overrides: li
             f"train and test manifests name different classes ({len(train.classes)} vs {len(test.classes)})"
         )
     return EvalContext(checkpoint, backbone, cfg, train, test, device, progress)
+
+
+def _file_stamps(paths: list[str]) -> list:
+    """(path, size, mtime) of every video: a file rewritten at the same path (a re-rendered
+    dataset, a re-encoded video) gets new features instead of the cached ones."""
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out.append([p, st.st_size, st.st_mtime_ns])
+        except OSError:
+            out.append([p, None, None])
+    return out
 
 
 def output_dir(ctx: EvalContext) -> Path:
