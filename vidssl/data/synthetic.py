@@ -269,11 +269,12 @@ def _deterministic_heap():
         yield
         return
     m_perturb = -6
+    before = os.environ.get("MALLOC_PERTURB_", "0")  # what glibc started with
     mallopt(m_perturb, 0xA5)
     try:
         yield
     finally:
-        mallopt(m_perturb, 0)
+        mallopt(m_perturb, int(before) if before.isdigit() else 0)
 
 
 # ----------------------------------------------------------------------------- specs
