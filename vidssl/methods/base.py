@@ -3,8 +3,12 @@
 A method is an ``nn.Module`` that owns its encoders, heads, banks and queues and
 computes its loss from a batch::
 
-    batch = {"clips": float [B, V, C, T, H, W], "index": long [B], "label": long [B]}
-    out = method(batch)          # {"loss": scalar tensor, "logs": {name: float}}
+    batch = {"clips": (float [B, V, C, T, H, W], ...), "index": long [B], "label": long [B]}
+    out = method(batch)          # {"loss": scalar tensor, "logs": {name: 0-dim tensor or float}}
+
+``clips`` is a tuple of pathways (:mod:`vidssl.data.batch`); the backbone takes them as
+arguments, ``self.backbone(*pathways)``. Logs stay on the device (detached tensors): the
+engine reads them, with the loss, once per ``train.log_every`` steps.
 
 The engine calls only these, by name, with no method-specific branches:
 
