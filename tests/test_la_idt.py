@@ -292,6 +292,14 @@ def test_stage_state_skips_refuses_changed_settings_and_redoes(tmp_path):
         state.run("a", {"k": 2}, work)
     state.run("a", {"k": 2}, work, redo=True)
     assert calls == [False, True] and state.stages["a"]["status"] == "done"
+    # a key added to vidssl since the stage ran is no change at its default, and one otherwise
+    before = state.stages["a"]["digest"]
+    assert state.run("a", {"k": 2, "new": {"x": 0}}, work, defaults={"new": {"x": 0}}) == before
+    assert calls == [False, True] and state.now["a"][0] == "skipped"
+    with pytest.raises(ConfigError, match=r"changed: new\b"):
+        state.run("a", {"k": 2, "new": {"x": 5}}, work, defaults={"new": {"x": 0}})
+    with pytest.raises(ConfigError, match=r"changed: new\b"):
+        state.run("a", {"k": 2, "new": {"x": 0}}, work)  # no defaults given: a change
 
     def broken(redo):
         raise ValueError("no such video")

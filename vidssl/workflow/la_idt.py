@@ -236,9 +236,10 @@ def run_la_idt(manifest: str, out: str | Path, recipe: str = "la_idt_r3d18", ove
             if stage in ("la_idt", "la_joint"):  # they cluster the IDT vectors
                 inputs.append(digests["encode"])
             run_dir = layout.run_dir(stage)
+            defaults = {"config": config_settings(build_config({"method": {"name": configs[stage].method_name}}))}
             digests[stage] = state.run(stage, {"config": config_settings(configs[stage]), "in": inputs},
                                        lambda r, c=configs[stage], p=run_dir: _train(c, p, r),
-                                       redo=again(stage), done_ok=lambda p=run_dir: _finished(p))
+                                       redo=again(stage), done_ok=lambda p=run_dir: _finished(p), defaults=defaults)
         k, m = la_clusters(configs["la_idt"], len(videos))
         checkpoints = {s: layout.checkpoint(s) for s in active}
 

@@ -47,22 +47,26 @@ class WorkflowState:
         self.save()
 
     def run(self, name: str, settings: dict, fn: Callable[[bool], tuple[str, str]], *, redo: bool = False,
-            done_ok: Callable[[], bool] = lambda: True) -> str:
+            done_ok: Callable[[], bool] = lambda: True, defaults: dict | None = None) -> str:
         """Run stage ``name`` unless it is done with these settings; returns their digest.
 
         ``settings``: what the stage's result depends on (JSON-able; the digests of its
         inputs included). ``fn(redo) -> (output, note)`` does the work (``redo``: start
         over rather than resume); ``done_ok()`` says whether a done stage's output is
-        still there.
+        still there. ``defaults``: the settings' default values; a key that a done stage's
+        record lacks (added to vidssl since) and that is at its default is no change.
         """
         settings_digest = digest(settings)
         rec = self.stages.get(name)
         if rec and rec["status"] == "done" and not redo:
             if rec.get("digest") != settings_digest:
-                changed = ", ".join(changed_keys(rec.get("settings", {}), settings)[:6]) or "unknown"
-                raise ConfigError(
-                    f"workflow stage '{name}' finished earlier with other settings (changed: {changed}); run "
-                    f"again with --redo {name} (it and the stages after it start over), or use another --out")
+                changed = changed_keys(rec.get("settings", {}), settings, defaults=defaults or {})
+                if changed or "settings" not in rec:
+                    raise ConfigError(
+                        f"workflow stage '{name}' finished earlier with other settings (changed: "
+                        f"{', '.join(changed[:6]) or 'unknown'}); run again with --redo {name} (it and the stages "
+                        "after it start over), or use another --out")
+                settings_digest = rec["digest"]  # only new keys at their defaults: the same stage
             if done_ok():
                 self.now[name] = ("skipped", 0.0)
                 return settings_digest
@@ -110,16 +114,23 @@ class WorkflowState:
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows)
 
 
-def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested dicts."""
-    out = []
+def changed_keys(old: dict, new: dict, prefix: str = "", defaults: dict | None = None) -> list[str]:
+    """Dotted keys whose values differ between two nested dicts; a key only in ``new`` whose
+    value equals its entry in ``defaults`` is not a change."""
+    out, defaults = [], defaults or {}
     for k in sorted(set(old) | set(new), key=str):
-        a, b = old.get(k), new.get(k)
+        a, b, d = old.get(k), new.get(k), defaults.get(k) if isinstance(defaults, dict) else None
         if isinstance(a, dict) and isinstance(b, dict):
-            out += changed_keys(a, b, f"{prefix}{k}.")
-        elif json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True, default=str):
+            out += changed_keys(a, b, f"{prefix}{k}.", d if isinstance(d, dict) else {})
+        elif k not in old and k in defaults and _same(b, d):
+            continue
+        elif not _same(a, b):
             out.append(f"{prefix}{k}")
     return out
+
+
+def _same(a, b) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 def _secs(s: float) -> str:
