@@ -11,8 +11,8 @@ Each table lives between two markers (HTML comments, invisible once rendered)::
 leaves every other byte of the file as it was; a section not yet in the file is appended
 at its end, markers included (move it, markers and all, to where it belongs: the next run
 replaces it there). The file is written atomically: a temporary file in the same folder,
-then a rename (:func:`vidssl.fileio.atomic_write_text`). Markers out of order, duplicated, or enclosing another section's
-markers stop with a ValueError naming the section.
+then a rename (:func:`vidssl.fileio.atomic_write_text`). Markers out of order, duplicated, or
+enclosing another section's markers stop with a ValueError naming the section.
 
 A script adds ``--doc/--no-doc`` (write the section, the default / only print),
 ``--doc-path`` and ``--doc-section`` with :func:`add_doc_argument`, names its section with

@@ -179,7 +179,8 @@ def test_finetune_on_a_label_fraction_without_validation(synth_dir, tmp_path):
     out_json = tmp_path / "ft.json"
     code = main(["eval", "finetune", "--checkpoint", "random", "--config", "supervised_tiny",
                  "--train", str(synth_dir / "train.csv"), "--test", str(synth_dir / "test.csv"),
-                 "--json", str(out_json), "--quiet", *TINY, f"eval.out_dir={tmp_path}", "eval.finetune_epochs=1", "eval.label_fraction=0.05",
+                 "--json", str(out_json), "--quiet", *TINY, f"eval.out_dir={tmp_path}", "eval.finetune_epochs=1",
+                 "eval.label_fraction=0.05",
                  "eval.views=1x1"])
     assert code == 0
     m = json.loads(out_json.read_text())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+
 # ----------------------------------------------------------------------------- configuration
 
 
@@ -16,7 +17,7 @@ class ConfigError(ValueError):
     """A bad key or value in a recipe or an override (the CLI exits with code 2)."""
 
 
-# ----------------------------------------------------------------------------- data: manifests, decoding, sampling, augmentation
+# ----------------------------------------------------------------------------- data
 
 
 class NoDecodableVideoError(ValueError):
