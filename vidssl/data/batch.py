@@ -14,16 +14,16 @@ from vidssl.errors import ClipBatchError
 Pathways = tuple  # tuple[torch.Tensor, ...]
 
 
-def check_pathways(clips, who: str = "clips", dims: int = 6) -> Pathways:
-    """``clips`` if it is a non-empty tuple of ``dims``-d tensors that agree on their first
-    two sizes, else a one-line :class:`~vidssl.errors.ClipBatchError` naming the problem."""
+def check_pathways(clips, who: str = "clips") -> Pathways:
+    """``clips`` if it is a non-empty tuple of 6-d tensors ``[B, V, C, T, H, W]`` that agree on
+    their first two sizes, else a one-line :class:`~vidssl.errors.ClipBatchError` naming the problem."""
     if not isinstance(clips, tuple) or not clips or not all(isinstance(p, torch.Tensor) for p in clips):
         raise ClipBatchError(f"{who} must be a tuple of pathway tensors [B, V, C, T, H, W], got "
                             f"{type(clips).__name__}")
     shapes = [tuple(p.shape) for p in clips]
-    if any(len(s) != dims for s in shapes) or len({s[:2] for s in shapes}) != 1:
-        want = "[B, V, C, T, H, W]" if dims == 6 else "[N, C, T, H, W]"
-        raise ClipBatchError(f"{who}: every pathway must be {want} with the same leading sizes, got {shapes}")
+    if any(len(s) != 6 for s in shapes) or len({s[:2] for s in shapes}) != 1:
+        raise ClipBatchError(f"{who}: every pathway must be [B, V, C, T, H, W] with the same leading sizes, "
+                             f"got {shapes}")
     return clips
 
 

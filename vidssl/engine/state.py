@@ -92,25 +92,28 @@ class LogWindow:
         vals = [self.sums[k] for k in keys] + [bad, self.epoch_sum]
         return torch.stack([torch.as_tensor(v, dtype=torch.float32, device=like.device).reshape(()) for v in vals])
 
+    def _gathered(self) -> tuple[dict, int | None, float]:
+        """(sums averaged over processes, first non-finite step on any process or None, epoch
+        sum averaged over processes): one all-gather and one host read."""
+        keys = sorted(self.sums)
+        table = dist.all_gather(self._vector(keys)[None]).tolist()  # [world, len(keys) + 2]
+        world = len(table)
+        sums = {k: sum(row[i] for row in table) / world for i, k in enumerate(keys)}
+        bad_steps = [row[len(keys)] for row in table if row[len(keys)] >= 0]
+        return sums, (int(min(bad_steps)) if bad_steps else None), sum(row[-1] for row in table) / world
+
     def pop(self) -> tuple[dict, int | None, float]:
         """(means since the last pop + ``clips_per_s``, first non-finite step or None, epoch mean loss)."""
-        keys = sorted(self.sums)
-        # one collective and one host read for everything: [world, len(keys) + 2]
-        table = dist.all_gather(self._vector(keys)[None]).tolist()
-        world = len(table)
-        means = {k: sum(row[i] for row in table) / world / max(self.n, 1) for i, k in enumerate(keys)}
-        bad_steps = [row[len(keys)] for row in table if row[len(keys)] >= 0]
-        epoch_mean = sum(row[-1] for row in table) / world / max(self.epoch_n, 1)
+        sums, bad, epoch_sum = self._gathered()
+        means = {k: v / max(self.n, 1) for k, v in sums.items()}
         now = time.time()
-        means["clips_per_s"] = self.clips * world / max(now - self.t0, 1e-9)
+        means["clips_per_s"] = self.clips * dist.world_size() / max(now - self.t0, 1e-9)
+        epoch_mean = epoch_sum / max(self.epoch_n, 1)
         self.sums, self.n, self.clips, self.t0, self.bad_step = {}, 0, 0, now, None
-        return means, (int(min(bad_steps)) if bad_steps else None), epoch_mean
+        return means, bad, epoch_mean
 
     def host_sums(self) -> tuple[dict, int | None]:
         """(the pending sums as floats averaged over processes, first non-finite step or None),
         for a checkpoint written between two metrics lines."""
-        keys = sorted(self.sums)
-        table = dist.all_gather(self._vector(keys)[None]).tolist()
-        sums = {k: sum(row[i] for row in table) / len(table) for i, k in enumerate(keys)}
-        bad_steps = [row[len(keys)] for row in table if row[len(keys)] >= 0]
-        return sums, (int(min(bad_steps)) if bad_steps else None)
+        sums, bad, _ = self._gathered()
+        return sums, bad
