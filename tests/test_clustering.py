@@ -8,7 +8,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from vidssl.errors import ClusteringError
 from vidssl.methods import clustering
-from vidssl.methods.clustering import cluster_features, cluster_metrics, kmeans, kmeans_torch, scaled_num_clusters
+from vidssl.methods.clustering import cluster_features, cluster_metrics, kmeans, kmeans_torch
 
 
 def blobs(n_per=40, k=5, d=8, seed=0, spread=0.05):
@@ -154,16 +154,6 @@ def test_cluster_metrics_strings_permutations_and_unlabelled():
         cluster_metrics([0, 1], [-1, -1])
     with pytest.raises(ClusteringError, match="3 cluster labels but 2"):
         cluster_metrics([0, 1, 1], [0, 1])
-
-
-def test_scaled_num_clusters():
-    assert scaled_num_clusters(240_000) == 6000  # Sec. 4.2, Kinetics
-    assert scaled_num_clusters(200) == 5  # one cluster per 40 videos
-    assert scaled_num_clusters(10) == 2
-    assert scaled_num_clusters(1) == 1
-
-
-# ----------------------------------------------------------------------------- vidssl cluster
 
 
 def _manifest_and_features(tmp_path):

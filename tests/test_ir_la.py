@@ -323,6 +323,8 @@ def test_la_config_validation():
     with pytest.raises(ConfigError, match="temperature"):
         load_config(None, ["method.name=ir", "method.temperature=0"])
     cfg = load_config(None, ["method.name=la", "method.num_clusters=50"])
-    assert cfg.method["num_clusters"] == 50 and cfg.method["background_neighbors"] == 4096
+    assert cfg.method["num_clusters"] == 50 and cfg.method["background_neighbors"] is None  # la_regime's k
+    with pytest.raises(ConfigError, match="background_neighbors"):
+        load_config(None, ["method.name=la", "method.background_neighbors=0"])
     with pytest.raises(ConfigError, match="num_clusters"):
         make("la", n=10, num_clusters=11)

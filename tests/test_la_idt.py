@@ -16,7 +16,8 @@ from vidssl.idt.pipeline import save_encoded
 from vidssl.losses.local_aggregation import local_aggregation_loss
 from vidssl.methods import la
 from vidssl.methods.base import Progress
-from vidssl.methods.clustering import cluster_features, cluster_metrics, joint_space, scaled_num_clusters
+from vidssl.methods.clustering import cluster_features, cluster_metrics, joint_space
+from vidssl.methods.la_regime import la_regime
 from vidssl.methods.feature_file import check_alignment
 
 TINY = ["model.width=4", "data.num_frames=4", "data.stride=2", "data.crop_size=24", "data.test_short_side=28",
@@ -237,7 +238,8 @@ def test_workflow_runs_end_to_end_resumes_and_skips(tiny, tmp_path, capsys, monk
     ckpt = torch.load(out / "runs" / "la_idt" / "checkpoints" / "last.pt", weights_only=True)
     with np.load(out / "idt" / "idt_train.npz") as z:
         idt = z["features"]
-    k, m = scaled_num_clusters(11), ckpt["config"]["method"]["num_clusterings"]
+    m = ckpt["config"]["method"]["num_clusterings"]
+    k = la_regime(11, m).num_clusters
     expected = cluster_features(idt, k, m, seed=0)
     np.testing.assert_array_equal(ckpt["model"]["cluster_labels"].numpy(), np.stack(expected))
     joint = torch.load(out / "runs" / "la_joint" / "checkpoints" / "last.pt", weights_only=True)

@@ -126,6 +126,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from vidssl.data.photo_backgrounds import PHOTO_DESCRIPTIONS, PHOTO_SCENES, photo_background
 from vidssl.errors import SyntheticError
 from vidssl.fileio import atomic_write, atomic_write_text
 
@@ -161,6 +162,19 @@ SCENE_DESCRIPTIONS = {
     "blobs_green": "smooth random blobs, greens",
     "dots_purple": "rotated lattice of dots, purples",
     "rings_sand": "concentric rings, sand and brown",
+}
+
+# every scene a dataset may use: the procedural patterns and the photographs
+ALL_SCENES: tuple[str, ...] = SCENES + PHOTO_SCENES
+ALL_SCENE_DESCRIPTIONS = {**SCENE_DESCRIPTIONS, **PHOTO_DESCRIPTIONS}
+
+# Presets of ``vidssl data synth --preset``: "demo" is the small dataset of the demo and
+# the tests; "benchmark" the benchmark-size one (``builtin-bench:`` manifests) with
+# photograph backgrounds and a validation split: 1,200 train, 300 val, 600 test videos.
+PRESETS: dict[str, dict] = {
+    "demo": {},
+    "benchmark": {"videos": 2100, "test_fraction": 600 / 2100, "val_fraction": 300 / 2100,
+                  "scenes": PHOTO_SCENES},
 }
 
 # (hue range, saturation ranges of the dark / light colour) of each scene's palette
@@ -287,7 +301,7 @@ class VideoSpec:
     index: int
     label: str  # motion class
     scene: str  # appearance factor
-    split: str  # "train" or "test"
+    split: str  # "train", "val" or "test"
     seed: int = 0
     size: int = 64
     frames: int = 64
@@ -301,7 +315,8 @@ class VideoSpec:
 
 
 def _check_args(videos: int, size: int, frames: int, fps: float, classes: Sequence[str],
-                scenes: Sequence[str], test_fraction: float, camera: float = 0.0, wander: float = 0.0) -> None:
+                scenes: Sequence[str], test_fraction: float, camera: float = 0.0, wander: float = 0.0,
+                val_fraction: float = 0.0) -> None:
     if not isinstance(videos, (int, np.integer)) or videos < 2:
         raise SyntheticError(f"videos must be an integer >= 2 (one per split at least), got {videos!r}")
     if not isinstance(size, (int, np.integer)) or size < 16 or size % 2:
@@ -310,12 +325,18 @@ def _check_args(videos: int, size: int, frames: int, fps: float, classes: Sequen
         raise SyntheticError(f"frames must be an integer >= 2, got {frames!r}")
     if not fps > 0:
         raise SyntheticError(f"fps must be positive, got {fps!r}")
-    for what, given, allowed in (("class", classes, CLASSES), ("scene", scenes, SCENES)):
+    for what, given, allowed in (("class", classes, CLASSES), ("scene", scenes, ALL_SCENES)):
         bad = [c for c in given if c not in allowed]
         if bad or not given or len(set(given)) != len(given):
             raise SyntheticError(f"bad {what} list {list(given)!r}: give distinct names among {', '.join(allowed)}")
     if not 0.0 < test_fraction < 1.0:
         raise SyntheticError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    if not 0.0 <= val_fraction < 1.0 - test_fraction:
+        raise SyntheticError(f"val_fraction must be in [0, 1 - test_fraction), got {val_fraction!r}")
+    n_test = int(round(videos * test_fraction))
+    if val_fraction > 0 and (int(round(videos * val_fraction)) < 1 or videos - n_test - round(videos * val_fraction) < 1):
+        raise SyntheticError(f"{videos} videos leave no room for train, val and test splits "
+                             f"(val_fraction {val_fraction:g}, test_fraction {test_fraction:g})")
     if not 0.0 <= camera <= _MAX_CAMERA:
         raise SyntheticError(f"camera must be a pan speed in [0, {_MAX_CAMERA:g}] px/frame, got {camera!r}")
     if not 0.0 <= wander <= _MAX_WANDER:
@@ -324,25 +345,31 @@ def _check_args(videos: int, size: int, frames: int, fps: float, classes: Sequen
 
 def video_specs(videos: int = 300, seed: int = 0, size: int = 64, frames: int = 64, fps: float = 25.0,
                 classes: Optional[Sequence[str]] = None, scenes: Optional[Sequence[str]] = None,
-                test_fraction: float = 0.3, camera: float = 0.0, wander: float = 0.0) -> list[VideoSpec]:
-    """The videos of a dataset, train split first (indices ``0 .. n_train - 1``), then test.
+                test_fraction: float = 0.3, camera: float = 0.0, wander: float = 0.0,
+                val_fraction: float = 0.0) -> list[VideoSpec]:
+    """The videos of a dataset, train split first (indices ``0 .. n_train - 1``), then
+    val (when ``val_fraction`` > 0), then test.
 
-    ``n_test = round(videos * test_fraction)`` (at least 1, at most ``videos - 1``).
+    ``n_test = round(videos * test_fraction)`` (at least 1, at most ``videos - 1``),
+    ``n_val = round(videos * val_fraction)``.
     Within a split the j-th video gets class ``j % C`` and scene
     ``(j + j // lcm(C, A)) % A`` (balanced classes, every pair equally frequent per
     C x A block), then the videos of the split are shuffled with ``seed``.
     """
     classes = tuple(CLASSES if classes is None else classes)
     scenes = tuple(SCENES if scenes is None else scenes)
-    _check_args(videos, size, frames, fps, classes, scenes, test_fraction, camera, wander)
+    _check_args(videos, size, frames, fps, classes, scenes, test_fraction, camera, wander, val_fraction)
     n_test = min(max(int(round(videos * test_fraction)), 1), videos - 1)
-    n_train = videos - n_test
+    n_val = int(round(videos * val_fraction))
+    n_train = videos - n_test - n_val
     c, a = len(classes), len(scenes)
     period = c * a // math.gcd(c, a)
     rng = np.random.default_rng([seed, 0x5EED])
     specs: list[VideoSpec] = []
     start = 0
-    for split, n in (("train", n_train), ("test", n_test)):
+    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        if n == 0:  # no validation split: the draws of the train/test datasets stay as they were
+            continue
         pairs = [(classes[j % c], scenes[(j + j // period) % a]) for j in range(n)]
         order = rng.permutation(n)
         for k, j in enumerate(order):
@@ -502,7 +529,7 @@ def _draw(spec: VideoSpec):
     rng = np.random.default_rng([spec.seed, spec.index])
     size = spec.size
     margin = _camera_margin(spec)
-    bg = _background(rng, spec.scene, size, margin)
+    bg = (photo_background if spec.scene in PHOTO_SCENES else _background)(rng, spec.scene, size, margin)
     px = size / _REF_SIZE  # px at this size per px at 64
     diameter = _OBJECT_SIZE * size * rng.uniform(0.8, 1.2)
     sprite = _sprite(rng, size, diameter)
@@ -609,8 +636,8 @@ def render_video(spec: VideoSpec) -> np.ndarray:
     """The frames of ``spec``: uint8 ``[frames, size, size, 3]`` RGB (before encoding)."""
     if spec.label not in CLASSES:
         raise SyntheticError(f"unknown motion class {spec.label!r} (allowed: {', '.join(CLASSES)})")
-    if spec.scene not in SCENES:
-        raise SyntheticError(f"unknown scene {spec.scene!r} (allowed: {', '.join(SCENES)})")
+    if spec.scene not in ALL_SCENES:
+        raise SyntheticError(f"unknown scene {spec.scene!r} (allowed: {', '.join(ALL_SCENES)})")
     bg, sprite, wanderer, p, px = _draw(spec)
     x, y, angle, scale = _trajectory(p, spec.frames, spec.fps, px)
     if wanderer is not None:
@@ -651,17 +678,27 @@ def _render_and_write(args) -> str:
     return str(path)
 
 
-def _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf, camera, wander) -> dict:
-    return {"format": FORMAT_VERSION, "videos": int(videos), "seed": int(seed), "size": int(size),
-            "frames": int(frames), "fps": float(fps), "classes": list(classes), "scenes": list(scenes),
-            "test_fraction": float(test_fraction), "crf": int(crf), "camera": float(camera),
-            "wander": float(wander)}
+def _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf, camera, wander,
+            val_fraction=0.0) -> dict:
+    params = {"format": FORMAT_VERSION, "videos": int(videos), "seed": int(seed), "size": int(size),
+              "frames": int(frames), "fps": float(fps), "classes": list(classes), "scenes": list(scenes),
+              "test_fraction": float(test_fraction), "crf": int(crf), "camera": float(camera),
+              "wander": float(wander)}
+    if val_fraction > 0:  # absent otherwise: datasets rendered before the val split stay valid
+        params["val_fraction"] = float(val_fraction)
+    return params
 
 
-def _outputs(root: Path) -> dict[str, Path]:
-    return {"train": root / "train.csv", "test": root / "test.csv",
-            "train_appearance": root / "train_appearance.csv", "test_appearance": root / "test_appearance.csv",
-            "info": root / "info.json"}
+def _splits(val: bool) -> tuple[str, ...]:
+    return ("train", "val", "test") if val else ("train", "test")
+
+
+def _outputs(root: Path, val: bool = False) -> dict[str, Path]:
+    out = {}
+    for split in _splits(val):
+        out[split] = root / f"{split}.csv"
+        out[f"{split}_appearance"] = root / f"{split}_appearance.csv"
+    return {**out, "info": root / "info.json"}
 
 
 def _read_json(path: Path) -> Optional[dict]:
@@ -679,10 +716,11 @@ def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0,
                    frames: int = 64, fps: float = 25.0, classes: Optional[Sequence[str]] = None,
                    scenes: Optional[Sequence[str]] = None, test_fraction: float = 0.3, crf: int = 18,
                    workers: int = 1, progress: bool = False, camera: float = 0.0,
-                   wander: float = 0.0) -> dict[str, Path]:
+                   wander: float = 0.0, val_fraction: float = 0.0) -> dict[str, Path]:
     """Render the built-in dataset into ``out_dir`` (see the module docstring).
 
-    ``videos`` in total (``round(videos * test_fraction)`` of them in the test split),
+    ``videos`` in total (``round(videos * test_fraction)`` of them in the test split and,
+    with ``val_fraction`` > 0, ``round(videos * val_fraction)`` in a validation split),
     ``size`` x ``size`` pixels, ``frames`` frames at ``fps``; ``classes`` / ``scenes``
     restrict the motion classes / appearance factors (default: all of
     :data:`CLASSES` / :data:`SCENES`); ``camera`` > 0 pans the camera at that speed
@@ -693,19 +731,21 @@ def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0,
     frames within a few grey levels of the rendered ones); ``workers`` > 1 renders in
     that many processes.
 
-    Returns ``{"train", "test", "train_appearance", "test_appearance", "info"}`` ->
-    paths. Reuses a complete dataset with the same parameters without rendering.
+    Returns ``{"train", "test", "train_appearance", "test_appearance", "info"}`` (plus
+    ``"val"`` and ``"val_appearance"`` with a validation split) -> paths. Reuses a complete dataset with the same parameters without rendering.
     """
     from vidssl.data.manifests import write_manifest
 
     classes = tuple(CLASSES if classes is None else classes)
     scenes = tuple(SCENES if scenes is None else scenes)
-    specs = video_specs(videos, seed, size, frames, fps, classes, scenes, test_fraction, camera, wander)
+    specs = video_specs(videos, seed, size, frames, fps, classes, scenes, test_fraction, camera, wander,
+                        val_fraction)
     if not isinstance(workers, (int, np.integer)) or workers < 1:
         raise SyntheticError(f"workers must be a positive integer, got {workers!r}")
     root = Path(out_dir)
-    outputs = _outputs(root)
-    params = _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf, camera, wander)
+    outputs = _outputs(root, val_fraction > 0)
+    params = _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf, camera, wander,
+                     val_fraction)
     info = _read_json(outputs["info"])
     if (info is not None and info.get("params") == params and all(p.is_file() for p in outputs.values())
             and all((root / s.name).is_file() for s in specs)):
@@ -743,20 +783,21 @@ def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0,
     if bar is not None:
         bar.close()
 
-    for split in ("train", "test"):
+    splits = _splits(val_fraction > 0)
+    for split in splits:
         rows = [s for s in specs if s.split == split]
         names = [s.name for s in rows]
         write_manifest(outputs[split], names, [s.label for s in rows], appearance=[s.scene for s in rows])
         write_manifest(outputs[f"{split}_appearance"], names, [s.scene for s in rows],
                        motion=[s.label for s in rows])
     counts = {split: {name: sum(1 for s in specs if s.split == split and s.label == name) for name in classes}
-              for split in ("train", "test")}
+              for split in splits}
     scene_counts = {split: {name: sum(1 for s in specs if s.split == split and s.scene == name) for name in scenes}
-                    for split in ("train", "test")}
+                    for split in splits}
     info = {
         "params": params,
         "classes": {c: CLASS_DESCRIPTIONS[c] for c in classes},
-        "scenes": {s: SCENE_DESCRIPTIONS[s] for s in scenes},
+        "scenes": {s: ALL_SCENE_DESCRIPTIONS[s] for s in scenes},
         "class_counts": counts,
         "scene_counts": scene_counts,
         "videos": [{"path": s.name, "split": s.split, "label": s.label, "appearance": s.scene} for s in specs],
@@ -773,7 +814,7 @@ def _readme(params: dict, classes: Sequence[str], scenes: Sequence[str], counts:
         "",
         f"{params['videos']} videos, {params['size']}x{params['size']} px, {params['frames']} frames at "
         f"{params['fps']:g} fps, seed {params['seed']}, H.264 crf {params['crf']}.",
-        f"train: {sum(counts['train'].values())} videos, test: {sum(counts['test'].values())} videos.",
+        ", ".join(f"{split}: {sum(n.values())} videos" for split, n in counts.items()) + ".",
         "",
         "train.csv / test.csv: path,label,appearance  - label = motion class (the task)",
         "train_appearance.csv / test_appearance.csv: path,label,motion  - label = appearance factor (scene)",
@@ -785,7 +826,7 @@ def _readme(params: dict, classes: Sequence[str], scenes: Sequence[str], counts:
         *[f"  {c:22s} {CLASS_DESCRIPTIONS[c]}" for c in classes],
         "",
         "Scenes (appearance factor):",
-        *[f"  {s:22s} {SCENE_DESCRIPTIONS[s]}" for s in scenes],
+        *[f"  {s:22s} {ALL_SCENE_DESCRIPTIONS[s]}" for s in scenes],
         "",
     ]
     return "\n".join(lines)

@@ -157,6 +157,8 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
             progress.epoch = state.epoch
             if state.epoch_step == 0:  # a mid-epoch resume restored what this hook did
                 method.on_epoch_start(progress)
+            for message in method.pop_messages():
+                say(message)
             loader = build_loader(dataset, cfg.data.batch_size // world, shuffle=True, seed=cfg.train.seed,
                                   epoch=state.epoch, rank=rank, world=world, workers=cfg.data.workers,
                                   drop_last=True, skip_batches=state.epoch_step)

@@ -13,7 +13,8 @@ from vidssl.data.builtin import open_manifest
 from vidssl.engine.checkpoint import load_checkpoint
 from vidssl.errors import ConfigError
 from vidssl.eval.protocols import resolve_checkpoint
-from vidssl.methods.clustering import cluster_features, cluster_metrics, scaled_num_clusters
+from vidssl.methods.clustering import balance_warning, cluster_balance, cluster_features, cluster_metrics
+from vidssl.methods.la_regime import la_regime
 from vidssl.methods.feature_file import load_feature_file
 
 
@@ -128,12 +129,13 @@ def cluster_run(run: str | None = None, features: str | None = None, *, stored: 
     if stored:
         labelings, what = stored_clusterings(ckpt, run), "stored clusterings"
     else:
-        ks = ks or [scaled_num_clusters(n)]
+        ks = ks or [la_regime(n, clusterings or 3).num_clusters]
         labelings = cluster_features(feats, ks if len(ks) > 1 else ks[0], clusterings if len(ks) == 1 else None,
                                      seed=seed, niter=niter, backend=backend)
         what = f"k-means, K = {', '.join(map(str, ks))}"
     report = {"num_samples": n, "dim": int(feats.shape[1]), "clusterings": len(labelings), "what": what,
-              "num_clusters": [int(len(np.unique(lab))) for lab in labelings]}
+              "num_clusters": [int(len(np.unique(lab))) for lab in labelings],
+              "balance": [cluster_balance(lab) for lab in labelings]}
     if videos is not None:
         report["metrics"] = cluster_report(labelings, label_columns(videos))
     return labelings, report
@@ -143,6 +145,12 @@ def format_cluster_report(report: dict) -> str:
     """The report of :func:`cluster_run` as a text table (a row per clustering and column)."""
     lines = [f"{report['clusterings']} clusterings of {report['num_samples']} x {report['dim']} features "
              f"({report['what']}); clusters per clustering: {report['num_clusters']}"]
+    for i, b in enumerate(report.get("balance", [])):
+        lines.append(f"clustering {i}: largest cluster {100 * b['largest_share']:.1f}% of the samples, "
+                     f"size entropy {b['balance']:.2f} of 1")
+        warning = balance_warning(b, f"clustering {i}")
+        if warning:
+            lines.append(warning)
     metrics = report.get("metrics")
     if metrics is not None:
         width = max([len(c) for c in metrics] + [6])

@@ -58,6 +58,17 @@ class Method(nn.Module):
     def __init__(self):
         super().__init__()
         self.progress = Progress()
+        self._messages: list[str] = []
+
+    def report(self, message: str) -> None:
+        """Queue a one-line message for the run's log (the engine prints it after the hook
+        that raised it; the method layer has no logger of its own)."""
+        self._messages.append(message)
+
+    def pop_messages(self) -> list[str]:
+        """The queued messages, oldest first; the queue is emptied."""
+        out, self._messages = self._messages, []
+        return out
 
     def on_train_start(self, progress: Progress) -> None:
         """Called once before the first step (after resume)."""

@@ -21,27 +21,13 @@ Backends:
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from vidssl.errors import ClusteringError
-
-# Kinetics-400 (about 240k training videos) uses K = 6000 (Sec. 4.2): one cluster per
-# 40 videos. Smaller collections keep that ratio (see scaled_num_clusters).
-KINETICS_NUM_VIDEOS = 240_000
-KINETICS_NUM_CLUSTERS = 6000
-
-
-def scaled_num_clusters(num_samples: int, reference_clusters: int = KINETICS_NUM_CLUSTERS,
-                        reference_samples: int = KINETICS_NUM_VIDEOS, minimum: int = 2) -> int:
-    """K for a collection of ``num_samples`` videos, keeping Kinetics' videos-per-cluster
-    ratio (6000 clusters for 240k videos, i.e. one per 40 videos), at least ``minimum``
-    and at most ``num_samples``. The paper "decrease[s] them proportionally to the size
-    of Kinetics" from the ImageNet values (Sec. 4.2); we continue the same rule."""
-    k = int(round(reference_clusters * num_samples / reference_samples))
-    return max(1, min(num_samples, max(minimum, k)))
 
 
 def faiss_available() -> bool:
@@ -228,6 +214,44 @@ def joint_space(parts: Sequence, weights: Sequence[float] | None = None) -> np.n
     return np.ascontiguousarray(np.concatenate(out, axis=1), dtype=np.float32)
 
 
+# a clustering whose largest cluster holds more than this share of the samples is
+# reported as degenerate: LA's close set is then most of every background set
+DEGENERATE_SHARE = 0.5
+
+
+def cluster_balance(labels, num_clusters: int | None = None) -> dict:
+    """Size balance of one clustering.
+
+    Args:
+        labels: cluster of every sample, [N] ints (or any hashable values).
+        num_clusters: K asked for (default: the number of distinct labels); empty
+            clusters count against the balance.
+
+    Returns:
+        ``{"largest_share", "size_entropy", "balance", "used_clusters"}``: the share of
+        the samples in the largest cluster, the entropy (nats) of the cluster sizes, that
+        entropy over its maximum log K (1 = equal sizes, 0 = one cluster), and the number
+        of non-empty clusters.
+    """
+    counts = np.unique(np.asarray(labels).reshape(-1), return_counts=True)[1].astype(np.float64)
+    if counts.size == 0:
+        raise ClusteringError("cannot measure the balance of an empty clustering")
+    k = max(int(num_clusters or 0), counts.size)
+    p = counts / counts.sum()
+    entropy = float(-(p * np.log(p)).sum())
+    return {"largest_share": float(p.max()), "size_entropy": entropy,
+            "balance": entropy / math.log(k) if k > 1 else 1.0, "used_clusters": int(counts.size)}
+
+
+def balance_warning(balance: dict, what: str = "clustering") -> str | None:
+    """A one-line warning when one cluster holds most samples (:data:`DEGENERATE_SHARE`), else None."""
+    if balance["largest_share"] <= DEGENERATE_SHARE:
+        return None
+    return (f"warning: {what} is degenerate: its largest cluster holds {100 * balance['largest_share']:.0f}% of "
+            f"the videos (size entropy {balance['balance']:.2f} of 1); LA's close neighbours then cover most of "
+            "every background set (try more clusters, whitened features or balanced assignments)")
+
+
 def _codes(values) -> np.ndarray:
     """Any label values (ints or strings) -> int codes [N]."""
     return np.unique(np.asarray(values), return_inverse=True)[1].reshape(-1)
@@ -242,10 +266,11 @@ def cluster_metrics(labels, ground_truth, ignore: Sequence = (-1,)) -> dict:
             label is in ``ignore`` (unlabelled, -1) are left out.
 
     Returns:
-        ``{"nmi", "ari", "purity", "num_clusters", "num_classes", "num_samples"}``:
-        normalised mutual information (arithmetic normalisation, sklearn's default),
-        adjusted Rand index, and purity = (1/N) sum over clusters of the count of
-        its most frequent class.
+        ``{"nmi", "ari", "purity", "num_clusters", "num_classes", "num_samples",
+        "largest_share", "balance"}``: normalised mutual information (arithmetic
+        normalisation, sklearn's default), adjusted Rand index, purity = (1/N) sum over
+        clusters of the count of its most frequent class, and the size balance of the
+        clusters (:func:`cluster_balance`).
     """
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
@@ -268,4 +293,6 @@ def cluster_metrics(labels, ground_truth, ignore: Sequence = (-1,)) -> dict:
         "num_clusters": int(table.shape[0]),
         "num_classes": int(table.shape[1]),
         "num_samples": int(len(gt)),
+        "largest_share": float(table.sum(1).max() / len(gt)),
+        "balance": cluster_balance(c)["balance"],
     }

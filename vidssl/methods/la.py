@@ -36,9 +36,13 @@ or ``ir_warmup_epochs: E`` in one run: epochs 0..E-1 use the IR loss and no
 clustering, LA starts at epoch E. Clusters that come with ``train.init_from`` (an
 earlier LA stage) are dropped: a run clusters its own source before its first step.
 
-K defaults to Kinetics' ratio (6000 clusters for 240k videos, one per 40 videos,
-:func:`~vidssl.methods.clustering.scaled_num_clusters`) so small collections get
-small K; set ``num_clusters`` to fix it (6000 in the paper recipe).
+``num_clusters: null`` and ``background_neighbors: null`` take K and k from the
+number of training videos by :func:`~vidssl.methods.la_regime.la_regime`, which keeps
+the paper's regime at any N (clusters much finer than classes, a close set of ~3 % of
+the background; K = 5854, k = 4096 at Kinetics' size); set them to fix K and k (6000
+and 4096 in the paper recipe). Every clustering is reported in the run's log with its
+size balance (largest cluster's share, size entropy), with a warning when one cluster
+holds most videos (:func:`~vidssl.methods.clustering.balance_warning`).
 """
 from __future__ import annotations
 
@@ -52,7 +56,8 @@ import torch.nn as nn
 from vidssl.errors import ConfigError
 from vidssl.losses.local_aggregation import local_aggregation_loss
 from vidssl.methods import ir
-from vidssl.methods.clustering import cluster_features, joint_space, scaled_num_clusters
+from vidssl.methods.clustering import balance_warning, cluster_balance, cluster_features, joint_space
+from vidssl.methods.la_regime import la_regime
 from vidssl.methods.feature_file import check_alignment, load_feature_file
 
 
@@ -81,9 +86,9 @@ SOURCES_WITH_FILE = {"file", "joint"}
 
 @dataclass
 class LocalAggregationConfig(ir.InstanceRecognitionConfig):
-    num_clusters: Optional[int] = None  # K; null = Kinetics' ratio, N / 40 (6000 for 240k videos, Sec. 4.2)
+    num_clusters: Optional[int] = None  # K; null = la_regime(N) (5854 for Kinetics' 240k videos; paper 6000)
     num_clusterings: int = 3  # m, k-means runs combined (Sec. 4.2, Table 6)
-    background_neighbors: int = 4096  # k of the top-k background set (authors' code)
+    background_neighbors: Optional[int] = None  # k of the top-k background; null = la_regime(N) (4096 at N >= 4096)
     kmeans_iters: int = 20  # Lloyd iterations (authors' code)
     kmeans_backend: Literal["auto", "faiss", "torch"] = "auto"
     kmeans_seed: int = 0  # clustering i of epoch e uses seed kmeans_seed + e * m + i
@@ -106,11 +111,12 @@ class LocalAggregationConfig(ir.InstanceRecognitionConfig):
         if self.cluster_source in SOURCES_WITH_FILE and not self.cluster_features:
             raise ConfigError(f"'method.cluster_source: {self.cluster_source}' needs 'method.cluster_features' "
                               "(path of an [N, F] .npy/.pt array aligned with the training manifest)")
-        for key in ("num_clusterings", "background_neighbors", "kmeans_iters"):
+        for key in ("num_clusterings", "kmeans_iters"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"bad value for 'method.{key}': {getattr(self, key)} (must be >= 1)")
-        if self.num_clusters is not None and self.num_clusters < 1:
-            raise ConfigError(f"bad value for 'method.num_clusters': {self.num_clusters} (>= 1, or null)")
+        for key in ("num_clusters", "background_neighbors"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"bad value for 'method.{key}': {getattr(self, key)} (>= 1, or null)")
         if self.ir_warmup_epochs < 0 or self.eps < 0 or self.joint_weight < 0:
             raise ConfigError("'method.ir_warmup_epochs', 'method.eps' and 'method.joint_weight' must be >= 0")
 
@@ -130,13 +136,18 @@ class LocalAggregation(ir.InstanceRecognition):
         if cfg.cluster_source in SOURCES_WITH_FILE and manifest is not None:
             # before the run directory exists: a misaligned file stops the run at once
             check_alignment(cfg.cluster_features, num_samples, manifest.paths)
-        k = cfg.num_clusters if cfg.num_clusters is not None else scaled_num_clusters(num_samples)
+        regime = la_regime(num_samples, cfg.num_clusterings) if num_samples >= 2 else None
+        k = cfg.num_clusters if cfg.num_clusters is not None else (regime.num_clusters if regime else 1)
         if k > num_samples:
             raise ConfigError(f"bad value for 'method.num_clusters': {k} (more than the {num_samples} videos)")
         self.num_clusters = k
+        self.background_neighbors = (cfg.background_neighbors if cfg.background_neighbors is not None
+                                     else (regime.background_neighbors if regime else 1))
         self.register_buffer("cluster_labels", torch.zeros(cfg.num_clusterings, num_samples, dtype=torch.long))
         self.register_buffer("clustered_epoch", torch.tensor(-1, dtype=torch.long))  # -1: never clustered
         self._file_features: np.ndarray | None = None
+        # size balance of each current clustering (cluster_balance): logged, and reported when degenerate
+        self.balance: list[dict] = []
 
     # ------------------------------------------------------------------ clustering
 
@@ -170,6 +181,20 @@ class LocalAggregation(ir.InstanceRecognition):
         if world_size() > 1:
             torch.distributed.broadcast(self.cluster_labels, src=0)
         self.clustered_epoch.fill_(epoch)
+        self.report_balance(epoch)
+
+    def report_balance(self, epoch: int) -> None:
+        """Measure the balance of the current clusterings and queue one line (and a warning
+        for a degenerate one) for the run's log."""
+        self.balance = [cluster_balance(row, self.num_clusters) for row in self.cluster_labels.cpu().numpy()]
+        shares = ", ".join(f"{100 * b['largest_share']:.0f}%" for b in self.balance)
+        entropy = ", ".join(f"{b['balance']:.2f}" for b in self.balance)
+        self.report(f"LA clusters ({self.cfg.cluster_source}, epoch {epoch}): K = {self.num_clusters} x "
+                    f"{self.cfg.num_clusterings}, background k = {self.background_neighbors}; largest cluster {shares} of the videos; size entropy {entropy} of 1")
+        for i, b in enumerate(self.balance):
+            warning = balance_warning(b, f"clustering {i + 1} of {self.cfg.cluster_source}")
+            if warning:
+                self.report(warning)
 
     def la_active(self, epoch: int) -> bool:
         return epoch >= self.cfg.ir_warmup_epochs
@@ -203,10 +228,14 @@ class LocalAggregation(ir.InstanceRecognition):
         index = index.to(self.memory_bank.bank.device)
         v = self.embed_clips(clips)  # [B*V, D]
         loss, stats = local_aggregation_loss(
-            v, self.memory_bank.bank, index, self.cluster_labels, background=self.cfg.background_neighbors,
+            v, self.memory_bank.bank, index, self.cluster_labels, background=self.background_neighbors,
             temperature=self.cfg.temperature, eps=self.cfg.eps,
         )
         self.stash(index, v)
         with torch.no_grad():
             pos = (v * self.memory_bank.get(index)).sum(1).mean()
-        return {"loss": loss, "logs": {"pos_sim": pos, "close": stats["close"], "phase_ir": 0.0}}
+        largest = max(b["largest_share"] for b in self.balance) if self.balance else float("nan")
+        # close: mean |C n B|; close_share: its share of the background (the paper: ~3 %)
+        return {"loss": loss, "logs": {"pos_sim": pos, "close": stats["close"],
+                                       "close_share": stats["close"] / stats["background"], "phase_ir": 0.0,
+                                       "largest_cluster": largest}}

@@ -23,6 +23,8 @@ from typing import Optional
 
 import numpy as np
 
+from vidssl.methods.clustering import balance_warning, cluster_balance
+
 DESCRIPTIONS = {
     "ir": "k-means of the Video IR memory bank",
     "la": "plain Video LA: its last clusters (memory bank)",
@@ -83,6 +85,7 @@ def analyse(checkpoints: dict[str, Path], manifest, out: Path, k: int, m: int, m
             "clusters": DESCRIPTIONS[name], "K": int(max(len(np.unique(lab)) for lab in labs)), "m": len(labs),
             "metrics": {col: v["mean"] for col, v in r.items()},
             "per_clustering": {col: v["per_clustering"] for col, v in r.items()},
+            "balance": [cluster_balance(lab) for lab in labs],
         }
     out.mkdir(parents=True, exist_ok=True)
     if montage is not None and montage.montage:
@@ -121,10 +124,17 @@ def draw_montages(labelings: dict, manifest, folder: Path, opts) -> dict[str, st
 def format_report(report: dict) -> str:
     """The NMI / ARI / purity table of :func:`analyse`'s report."""
     cols = report["columns"]
-    head = f"{'clusters':<10} {'K':>4} {'m':>2}  " + "  ".join(f"{c + ' nmi/ari/purity':>28}" for c in cols)
-    lines = [head]
+    head = (f"{'clusters':<10} {'K':>4} {'m':>2} {'largest':>7} {'entropy':>7}  "
+            + "  ".join(f"{c + ' nmi/ari/purity':>28}" for c in cols))
+    lines, warnings = [head], []
     for name, e in report["entries"].items():
         cells = "  ".join(f"{e['metrics'][c]['nmi']:>10.3f}{e['metrics'][c]['ari']:>9.3f}{e['metrics'][c]['purity']:>9.3f}"
                           for c in cols)
-        lines.append(f"{name:<10} {e['K']:>4} {e['m']:>2}  {cells}   {e['clusters']}")
-    return "\n".join(lines)
+        balance = e.get("balance") or [{"largest_share": float("nan"), "balance": float("nan")}]
+        # the worst clustering of the entry: the largest cluster share, the lowest size entropy
+        largest, entropy = max(b["largest_share"] for b in balance), min(b["balance"] for b in balance)
+        lines.append(f"{name:<10} {e['K']:>4} {e['m']:>2} {100 * largest:>6.0f}% {entropy:>7.2f}  {cells}   "
+                     f"{e['clusters']}")
+        warnings += [w for i, b in enumerate(e.get("balance", []))
+                     if (w := balance_warning(b, f"{name} clustering {i + 1}"))]
+    return "\n".join(lines + warnings)

@@ -117,11 +117,13 @@ def config_settings(cfg: Config) -> dict:
 
 
 def la_clusters(cfg: Config, num_videos: int) -> tuple[int, int]:
-    """(K, m) of an LA config for ``num_videos`` videos (K = N / 40 when unset, Sec. 4.2)."""
-    from vidssl.methods.clustering import scaled_num_clusters
+    """(K, m) of an LA config for ``num_videos`` videos (K from :func:`~vidssl.methods.la_regime.la_regime`
+    when unset)."""
+    from vidssl.methods.la_regime import la_regime
 
-    k = cfg.method.get("num_clusters") or scaled_num_clusters(num_videos)
-    return int(k), int(cfg.method.get("num_clusterings", 3))
+    m = int(cfg.method.get("num_clusterings", 3))
+    k = cfg.method.get("num_clusters") or la_regime(num_videos, m).num_clusters
+    return int(k), m
 
 
 # ----------------------------------------------------------------------------- stages
