@@ -17,7 +17,7 @@ import numpy as np
 from vidssl.data.builtin import open_manifest
 from vidssl.eval.clusters import label_columns
 from vidssl.idt.extract import extract_manifest
-from vidssl.idt.fisher import FisherConfig, FisherModel
+from vidssl.idt.fisher import FisherConfig
 from vidssl.idt.options import IDTOptions
 from vidssl.idt.pipeline import descriptor_files, encode_files, fit_fisher
 from vidssl.methods.clustering import cluster_balance, cluster_metrics, kmeans

@@ -176,6 +176,13 @@ class EvalConfig:
     linear_lr: float = 0.1
     linear_wd: float = 0.0  # App. B.2: weight decay 0 for the linear protocol
     linear_batch_size: int = 256
+    # linear probe on augmented random clips (`vidssl eval linear_clips`; large-scale study App. B.2):
+    # frozen encoder, a fresh clip of every training video per epoch with the training crop / flip,
+    # 60 epochs, cosine schedule from 4.0 after 8 warm-up epochs, weight decay 0
+    linear_clips_epochs: int = 60
+    linear_clips_lr: float = 4.0
+    linear_clips_warmup_epochs: float = 8.0
+    linear_clips_batch_size: int = 64
     fewshot_shots: list[int] = field(default_factory=lambda: [1, 5, 10, 20])  # Table 2, dense-trajectory paper
     fewshot_draws: int = 10  # random support sets per shot count (mean and spread reported)
     retrieval_ks: list[int] = field(default_factory=lambda: [1, 5, 10, 20])
@@ -219,6 +226,11 @@ class EvalConfig:
             ("eval.finetune_val_fraction", self.finetune_val_fraction, 0.0 <= self.finetune_val_fraction < 1.0,
              "in [0, 1)"),
             ("eval.finetune_epochs", self.finetune_epochs, self.finetune_epochs >= 1, ">= 1"),
+            ("eval.linear_clips_epochs", self.linear_clips_epochs, self.linear_clips_epochs >= 1, ">= 1"),
+            ("eval.linear_clips_batch_size", self.linear_clips_batch_size, self.linear_clips_batch_size >= 1, ">= 1"),
+            ("eval.linear_clips_lr", self.linear_clips_lr, self.linear_clips_lr > 0, "> 0"),
+            ("eval.linear_clips_warmup_epochs", self.linear_clips_warmup_epochs,
+             0 <= self.linear_clips_warmup_epochs < self.linear_clips_epochs, "in [0, linear_clips_epochs)"),
             ("eval.finetune_batch_size", self.finetune_batch_size, self.finetune_batch_size >= 1, ">= 1"),
             ("eval.finetune_dropout", self.finetune_dropout, 0.0 <= self.finetune_dropout < 1.0, "in [0, 1)"),
             ("eval.finetune_freeze_stages", self.finetune_freeze_stages, 0 <= self.finetune_freeze_stages <= 5,

@@ -84,14 +84,14 @@ def finetune_config(ctx: EvalContext, num_train: int, has_val: bool) -> Config:
     return build_config(raw)
 
 
-def run_name(cfg: Config, train_idx: np.ndarray, val_idx: np.ndarray) -> str:
-    """``finetune_<digest>`` of everything that changes the result (config and subsets)."""
+def run_name(cfg: Config, train_idx: np.ndarray, val_idx: np.ndarray, prefix: str = "finetune") -> str:
+    """``<prefix>_<digest>`` of everything that changes the result (config and subsets)."""
     d = to_dict(cfg)
     for key in RESUME_FREE_KEYS:
         section, _, name = key.partition(".")
         (d.get(section) if name else d).pop(name or section, None)
     blob = json.dumps([d, train_idx.tolist(), val_idx.tolist()], sort_keys=True, default=str)
-    return "finetune_" + hashlib.sha1(blob.encode()).hexdigest()[:10]
+    return f"{prefix}_" + hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
 class _Logits(nn.Module):
@@ -114,13 +114,22 @@ def predict(method: nn.Module, dataset, ctx: EvalContext, desc: str) -> torch.Te
 
 
 def evaluate(ctx: EvalContext) -> dict:
-    e, d, seed = ctx.cfg.eval, ctx.cfg.data, ctx.cfg.train.seed
+    e, seed = ctx.cfg.eval, ctx.cfg.train.seed
     train_idx, val_idx = finetune_subsets(np.asarray(ctx.train.labels), e.label_fraction,
                                           e.finetune_val_fraction, seed)
     if e.finetune_schedule == "plateau" and len(val_idx) == 0:
         raise ConfigError("eval.finetune_schedule=plateau needs a validation split: raise "
                           "eval.finetune_val_fraction (the training set gave no validation videos)")
     cfg = finetune_config(ctx, len(train_idx), len(val_idx) > 0)
+    return train_and_test(ctx, cfg, train_idx, val_idx)
+
+
+def train_and_test(ctx: EvalContext, cfg: Config, train_idx: np.ndarray, val_idx: np.ndarray,
+                   name: str = "finetune") -> dict:
+    """Train the supervised method of ``cfg`` on the training videos ``train_idx`` (best epoch
+    on ``val_idx`` when there are any), then test it on ``ctx.test`` with multi-view testing;
+    the run directory is ``<name>_<digest of the config>`` under the evaluation's folder."""
+    e, d, seed = ctx.cfg.eval, ctx.cfg.data, ctx.cfg.train.seed
     train_set = VideoDataset(ctx.train.subset(train_idx.tolist()), cfg.data, train=True)
     val_set = (VideoDataset(ctx.train.subset(val_idx.tolist()), dataclasses.replace(d, test_clips=1, test_crops=1),
                             train=False) if len(val_idx) else None)
@@ -128,7 +137,7 @@ def evaluate(ctx: EvalContext) -> dict:
     method = build_method(cfg, num_samples=len(train_set), num_classes=ctx.num_classes())
     nn.init.normal_(method.classifier.weight, std=0.01)  # a fresh, small classifier
     nn.init.zeros_(method.classifier.bias)
-    run_dir = train(cfg, output_dir(ctx) / run_name(cfg, train_idx, val_idx), dataset=train_set, method=method,
+    run_dir = train(cfg, output_dir(ctx) / run_name(cfg, train_idx, val_idx, name), dataset=train_set, method=method,
                     val_dataset=val_set)
 
     best = run_dir / "checkpoints" / "best.pt"

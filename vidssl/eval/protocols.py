@@ -15,6 +15,7 @@ from vidssl.errors import ConfigError
 PROTOCOLS = {
     "knn": "vidssl.eval.knn",
     "linear": "vidssl.eval.linear",
+    "linear_clips": "vidssl.eval.linear_clips",
     "finetune": "vidssl.eval.finetune",
     "fewshot": "vidssl.eval.fewshot",
     "retrieval": "vidssl.eval.retrieval",

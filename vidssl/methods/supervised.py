@@ -10,7 +10,9 @@ with the options the papers use:
 
 - ``freeze_stages``: conv1 .. convN get no gradient and stay in eval mode, so their
   BatchNorm statistics are frozen too (dense-trajectory paper Sec. 4.2, after Kim et
-  al.: the first block on UCF101, the first two on HMDB51);
+  al.: the first block on UCF101, the first two on HMDB51); -1 freezes every stage: with
+  ``feature_bn`` this is the linear probe on augmented clips (large-scale study App. B.2,
+  :mod:`vidssl.eval.linear_clips`);
 - ``l2sp``: weight decay towards the starting weights instead of towards 0
   (L2-SP, Li et al. 2018; CPC paper Sec. 4.2.4): ``l2sp / 2 * ||w - w0||^2`` over the
   backbone's trainable weights, w0 taken when training starts (the ``init_from``
@@ -21,6 +23,7 @@ plateau schedule, early stopping) and the fine-tuning test read.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -37,7 +40,10 @@ from vidssl.models.base import stage_modules
 class SupervisedConfig:
     dropout: float = 0.5
     label_smoothing: float = 0.0
-    freeze_stages: int = 0  # conv1 .. convN frozen (weights and BN statistics); 0 trains every stage
+    freeze_stages: int = 0  # conv1 .. convN frozen (weights and BN statistics); 0 trains every stage, -1 none
+    # a BatchNorm without affine parameters on the pooled features before the classifier: with
+    # every stage frozen (freeze_stages = -1) the model is the linear probe of App. B.2, standardised
+    feature_bn: bool = False
     l2sp: float = 0.0  # strength of the decay towards the starting weights; 0 = off
 
 
@@ -50,6 +56,8 @@ class Supervised(Method):
                 f"(found {num_classes})"
             )
         names = list(getattr(backbone, "stage_names", []))
+        if cfg.freeze_stages == -1:
+            cfg = dataclasses.replace(cfg, freeze_stages=len(names))
         if not 0 <= cfg.freeze_stages <= len(names):
             raise ConfigError(f"bad value for 'method.freeze_stages': {cfg.freeze_stages} "
                               f"(the backbone has {len(names)} stages: {', '.join(names)})")
@@ -58,6 +66,7 @@ class Supervised(Method):
         self.cfg = cfg
         self.backbone = backbone
         self.dropout = nn.Dropout(cfg.dropout)
+        self.feature_bn = nn.BatchNorm1d(backbone.feat_dim, affine=False) if cfg.feature_bn else nn.Identity()
         self.classifier = nn.Linear(backbone.feat_dim, num_classes)
         self.frozen_stages = names[:cfg.freeze_stages]
         self._frozen = [m for n in self.frozen_stages for m in stage_modules(backbone, n)]
@@ -90,7 +99,7 @@ class Supervised(Method):
 
     def logits(self, clips: tuple) -> torch.Tensor:
         """clips: pathways [N, C, T, H, W] -> logits [N, num_classes]."""
-        return self.classifier(self.dropout(self.backbone(*clips)))
+        return self.classifier(self.dropout(self.feature_bn(self.backbone(*clips))))
 
     @torch.no_grad()
     def predict(self, batch: dict) -> torch.Tensor:
