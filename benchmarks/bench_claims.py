@@ -277,7 +277,8 @@ def calibration_table(records: dict[str, dict]) -> str:
     lines = ["| encoder | input | motion (test) | scene (test) | motion (val) | minutes each |",
              "|---|---|---|---|---|---|"]
     for name, inp, prefix in CALIBRATION_ROWS:
-        cols = [by_seed(records, prefix, lambda r, k=k: r["figures"][k]) for k in ("motion", "appearance", "motion_val")]
+        cols = [by_seed(records, prefix, lambda r, k=k: r["figures"][k])
+                for k in ("motion", "appearance", "motion_val")]
         minutes = by_seed(records, prefix, lambda r: r["minutes"])
         lines.append(f"| {name} | {inp} | " + " | ".join(cell(list(c.values())) for c in cols)
                      + f" | {cell(list(minutes.values()))} |")

@@ -40,9 +40,11 @@ def descriptor_folder(folder: Path, options: dict) -> Path:
     return folder / f"descriptors_{tag}"
 
 
-def split_vectors(data: dict[str, str], folder: Path, idt_options: dict, fisher: dict, workers: int) -> dict:
-    """{split: (features [N, D], manifest)} for train / val / test, extracting what is missing."""
-    manifests = {s: open_manifest(data[s]) for s in ("train", "val", "test")}
+def split_vectors(data: dict[str, str], folder: Path, idt_options: dict, fisher: dict, workers: int,
+                  splits: tuple[str, ...] = ("train", "val", "test")) -> dict:
+    """{split: (features [N, D], manifest)} for ``splits`` (train first: the Fisher model is
+    fitted on it), extracting the descriptors that are missing."""
+    manifests = {s: open_manifest(data[s]) for s in splits}
     desc = descriptor_folder(folder, idt_options)
     opts = IDTOptions.from_dict(idt_options)
     every = [p for m in manifests.values() for p in m.paths]

@@ -79,6 +79,19 @@ the temporal-persistency argument (an object or person passing by), without the
 camera's side effect of exposing the whole (persistent) scene to frame differences.
 The draws come after the camera's: ``wander`` = 0 leaves every other draw unchanged.
 
+Photograph scenes (:data:`~vidssl.data.photo_backgrounds.PHOTO_SCENES`): ``scenes`` may
+also name eight photographs shipped with the package (astronaut, brick, chelsea, coffee,
+grass, gravel, hubble, rocket); a video of such a scene shows a random window of that
+photograph (crop size, position, flip, colour gain and contrast drawn per video,
+:func:`~vidssl.data.photo_backgrounds.photo_background`), so backgrounds have the
+statistics of natural images (edges at every scale, a 1/f spectrum) instead of a pattern.
+
+The benchmark preset (:data:`PRESETS`, ``vidssl data synth OUT --preset benchmark``,
+``builtin-bench:`` manifests): 2,100 videos, 1,200 train / 300 val / 600 test, the eight
+motion classes crossed with the eight photograph scenes. The validation split
+(``val_fraction`` > 0, indices after the training videos) is where settings are chosen;
+without it every draw of a dataset is what it was before the option existed.
+
 Labels and scenes are assigned per split by crossing: the j-th video of a split
 gets class ``j % C`` and scene ``(j + j // lcm(C, A)) % A``, so classes are balanced
 (counts differ by at most one) and every (class, scene) pair is equally frequent
@@ -89,7 +102,8 @@ gives the same frames, whatever the number of workers.
 Output folder::
 
     videos/00000.mp4 ...      H.264 (libx264, yuv420p, crf 18), ``frames`` frames at ``fps``
-    train.csv, test.csv       path,label,appearance   (label = motion class name)
+    train.csv, test.csv       path,label,appearance   (label = motion class name; val.csv too
+                              with a validation split)
     train_appearance.csv, test_appearance.csv
                               path,label,motion       (label = scene name)
     info.json                 parameters, classes, scenes, counts, each video's split, class and scene
@@ -334,7 +348,8 @@ def _check_args(videos: int, size: int, frames: int, fps: float, classes: Sequen
     if not 0.0 <= val_fraction < 1.0 - test_fraction:
         raise SyntheticError(f"val_fraction must be in [0, 1 - test_fraction), got {val_fraction!r}")
     n_test = int(round(videos * test_fraction))
-    if val_fraction > 0 and (int(round(videos * val_fraction)) < 1 or videos - n_test - round(videos * val_fraction) < 1):
+    n_val = int(round(videos * val_fraction))
+    if val_fraction > 0 and (n_val < 1 or videos - n_test - n_val < 1):
         raise SyntheticError(f"{videos} videos leave no room for train, val and test splits "
                              f"(val_fraction {val_fraction:g}, test_fraction {test_fraction:g})")
     if not 0.0 <= camera <= _MAX_CAMERA:
@@ -732,7 +747,8 @@ def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0,
     that many processes.
 
     Returns ``{"train", "test", "train_appearance", "test_appearance", "info"}`` (plus
-    ``"val"`` and ``"val_appearance"`` with a validation split) -> paths. Reuses a complete dataset with the same parameters without rendering.
+    ``"val"`` and ``"val_appearance"`` with a validation split) -> paths. Reuses a
+    complete dataset with the same parameters without rendering.
     """
     from vidssl.data.manifests import write_manifest
 

@@ -190,7 +190,8 @@ class LocalAggregation(ir.InstanceRecognition):
         shares = ", ".join(f"{100 * b['largest_share']:.0f}%" for b in self.balance)
         entropy = ", ".join(f"{b['balance']:.2f}" for b in self.balance)
         self.report(f"LA clusters ({self.cfg.cluster_source}, epoch {epoch}): K = {self.num_clusters} x "
-                    f"{self.cfg.num_clusterings}, background k = {self.background_neighbors}; largest cluster {shares} of the videos; size entropy {entropy} of 1")
+                    f"{self.cfg.num_clusterings}, background k = {self.background_neighbors}; largest cluster "
+                    f"{shares} of the videos; size entropy {entropy} of 1")
         for i, b in enumerate(self.balance):
             warning = balance_warning(b, f"clustering {i + 1} of {self.cfg.cluster_source}")
             if warning:
