@@ -82,3 +82,29 @@ def test_run_ids_parse_their_seed(mods):
     records = {"sup3d_rgb_s0": {"figures": {"motion": 0.1}}, "sup3d_rgb_s12": {"figures": {"motion": 0.3}},
                "sup3d_rgb_camera_s1": {"figures": {"motion": 0.9}}, "sup3d_rgb_s1": {"figures": {}}}
     assert bc.by_seed(records, "sup3d_rgb", lambda r: r["figures"]["motion"]) == {0: 0.1, 12: 0.3}
+
+
+def test_close_statistics_against_a_loop(monkeypatch):
+    import numpy as np
+    import torch
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from bench_la_background import close_statistics
+
+    g = torch.Generator().manual_seed(0)
+    n, k = 30, 7
+    bank = torch.nn.functional.normalize(torch.randn(n, 5, generator=g), dim=1)
+    clusters = torch.randint(0, 4, (2, n), generator=g)
+    scene, motion = np.arange(n) % 3, np.arange(n) % 5
+    got = close_statistics(bank, clusters, scene, motion, k)
+    close = other = same = 0
+    for i in range(n):
+        sims = [(float(bank[i] @ bank[j]), j) for j in range(n) if j != i]
+        for _, j in sorted(sims, reverse=True)[:k]:
+            if any(clusters[c, i] == clusters[c, j] for c in range(2)):
+                close += 1
+                other += scene[j] != scene[i]
+                same += motion[j] == motion[i]
+    assert got["close_share"] == pytest.approx(close / (n * k))
+    assert got["close_per_video"] == pytest.approx(close / n)
+    assert got["other_scene"] == pytest.approx(other / close) and got["same_motion"] == pytest.approx(same / close)
