@@ -8,9 +8,9 @@ shared with ``bench_claims.py``), then for each Fisher-vector option (GMM size, 
 over all descriptors or one per descriptor type) the training vectors fit the model and
 the **validation** vectors are clustered with each k-means variant:
 
-- the input k-means sees: ``raw`` (power + L2 normalised count sketches, what LA + IDT
-  clusters today), ``center`` (minus the training mean, then L2), ``whiten`` (PCA-whitened
-  on the training vectors, 256 dims, then L2);
+- the input k-means sees (:func:`vidssl.methods.clustering.transform_features`, fitted on
+  the training vectors): ``none`` (the power + L2 normalised count sketches as encoded),
+  ``center`` (minus the mean, then L2), ``whiten`` (PCA-whitened, 256 dims, then L2);
 - Euclidean or spherical k-means;
 - K = 8 (the number of motion classes) and K from LA's rule for the split's size
   (:func:`vidssl.methods.la_regime.la_regime`).
@@ -30,15 +30,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_claims import IDT_OPTIONS  # noqa: E402
-from idt_probe import cluster_figures, linear_accuracy, parse_options, split_vectors, transform  # noqa: E402
+from idt_probe import cluster_figures, linear_accuracy, parse_options, split_vectors  # noqa: E402
 
 from vidssl.data.builtin import resolve_builtin  # noqa: E402
 from vidssl.eval.clusters import label_columns  # noqa: E402
+from vidssl.methods.clustering import FEATURE_TRANSFORMS, transform_features  # noqa: E402
 from vidssl.methods.la_regime import la_regime  # noqa: E402
 
 FISHER_OPTIONS = [{"components": 32}, {"components": 16}, {"components": 64},
                   {"components": 32, "pca": "per_type"}]
-TRANSFORMS = ("raw", "center", "whiten")
 
 
 def main() -> None:
@@ -60,8 +60,8 @@ def main() -> None:
         linear = linear_accuracy(tr, label_columns(mtr)["label"], va, label_columns(mva)["label"])
         name = f"GMM K = {fisher['components']}, PCA {fisher.get('pca', 'variance')}"
         ks = (8, la_regime(len(va)).num_clusters)
-        for how, spherical, k in itertools.product(TRANSFORMS, (False, True), ks):
-            f = cluster_figures(transform(va, how, tr), mva, k, spherical=spherical)
+        for how, spherical, k in itertools.product(FEATURE_TRANSFORMS, (False, True), ks):
+            f = cluster_figures(transform_features(va, how, fit_on=tr), mva, k, spherical=spherical)
             row = (f"| {name} | {how} | {'yes' if spherical else 'no'} | {k} | {f['nmi_motion']:.3f} | "
                    f"{f['nmi_appearance']:.3f} | {100 * f['largest']:.0f}% | {f['entropy']:.2f} | {linear:.3f} |")
             print(row, flush=True)

@@ -59,24 +59,6 @@ def split_vectors(data: dict[str, str], folder: Path, idt_options: dict, fisher:
     return out
 
 
-def transform(x: np.ndarray, how: str, fit_on: np.ndarray) -> np.ndarray:
-    """The features k-means sees: ``raw`` (power + L2 normalised sketches as encoded), ``whiten``
-    (PCA-whitened on the training vectors, 256 dims, then L2), ``center`` (minus the training
-    mean, then L2)."""
-    if how == "raw":
-        return x
-    mean = fit_on.mean(0, keepdims=True)
-    if how == "center":
-        y = x - mean
-    elif how == "whiten":
-        u, s, vt = np.linalg.svd(fit_on - mean, full_matrices=False)
-        k = min(256, len(s))
-        y = (x - mean) @ vt[:k].T / (s[:k] / np.sqrt(len(fit_on)) + 1e-6)
-    else:
-        raise ValueError(f"unknown transform {how!r}")
-    return (y / (np.linalg.norm(y, axis=1, keepdims=True) + 1e-12)).astype(np.float32)
-
-
 def cluster_figures(x: np.ndarray, manifest, k: int, spherical: bool = False, seed: int = 0) -> dict:
     """k-means of ``x`` [N, D] (K = k): NMI against motion and scene, size balance."""
     labels, _ = kmeans(x, k, seed=seed, spherical=spherical)

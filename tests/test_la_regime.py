@@ -91,3 +91,33 @@ def test_la_uses_the_rule_and_reports_the_balance():
     assert any(m.startswith("warning: clustering 1 of bank is degenerate") for m in messages)
     assert method.pop_messages() == []
     assert all(b["largest_share"] > 0.9 for b in method.balance)
+
+
+@pytest.mark.parametrize("n,d", [(40, 12), (30, 100)])
+def test_feature_transforms_against_numpy(n, d):
+    from vidssl.methods.clustering import transform_features
+
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((n, d)) + 5.0).astype(np.float32)  # a large common component
+    assert np.array_equal(transform_features(x, "none"), x)
+    c = transform_features(x, "center")
+    ref = x - x.mean(0)
+    np.testing.assert_allclose(c, ref / np.linalg.norm(ref, axis=1, keepdims=True), rtol=1e-4, atol=1e-5)
+    w = transform_features(x, "whiten", dims=8)
+    assert w.shape == (n, min(8, d)) and np.allclose(np.linalg.norm(w, axis=1), 1, atol=1e-5)
+    # before the final L2, the whitened training vectors have identity covariance
+    u, s, vt = np.linalg.svd(ref, full_matrices=False)
+    z = ref @ vt[:8].T / (s[:8] / np.sqrt(n))
+    np.testing.assert_allclose(z.T @ z / n, np.eye(8), atol=1e-4)
+    np.testing.assert_allclose(w, z / np.linalg.norm(z, axis=1, keepdims=True), rtol=1e-3, atol=1e-4)
+    other = rng.standard_normal((5, d)).astype(np.float32)
+    assert transform_features(other, "center", fit_on=x).shape == (5, d)
+    with pytest.raises(ClusteringError, match="unknown feature transform"):
+        transform_features(x, "pca")
+
+
+def test_la_refuses_an_unknown_cluster_transform():
+    from vidssl.config import load_config
+
+    with pytest.raises(ConfigError, match="cluster_transform"):
+        load_config(None, ["method.name=la", "method.cluster_transform=pca"])

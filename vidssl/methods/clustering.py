@@ -182,6 +182,33 @@ def cluster_features(features, num_clusters: int | Sequence[int], num_clustering
             for i, k in enumerate(ks)]
 
 
+FEATURE_TRANSFORMS = ("none", "center", "whiten")
+
+
+def transform_features(x, how: str, fit_on=None, dims: int = 256) -> np.ndarray:
+    """What k-means sees: ``none`` (``x`` as given), ``center`` (minus the mean of ``fit_on``,
+    then L2), ``whiten`` (PCA-whitened with the statistics of ``fit_on`` to at most ``dims``
+    dimensions, then L2). ``fit_on`` defaults to ``x`` itself.
+
+    Power- and L2-normalised (sketched) Fisher vectors share a large common component, so
+    Euclidean k-means on them can put most videos in one cluster around the mean; removing
+    the mean, or whitening, leaves the directions in which the videos differ.
+    """
+    x = _as_float32(x)
+    if how == "none":
+        return x
+    if how not in FEATURE_TRANSFORMS:
+        raise ClusteringError(f"unknown feature transform {how!r} (allowed: {', '.join(FEATURE_TRANSFORMS)})")
+    ref = x if fit_on is None else _as_float32(fit_on)
+    mean = ref.mean(0, keepdims=True, dtype=np.float64)
+    y = x - mean
+    if how == "whiten":
+        _, sv, vt = np.linalg.svd(ref - mean, full_matrices=False)
+        k = max(1, min(dims, int((sv > sv[0] * 1e-6).sum())))  # drop null directions (N < D)
+        y = y @ vt[:k].T / (sv[:k] / np.sqrt(len(ref)))
+    return (y / (np.linalg.norm(y, axis=1, keepdims=True) + 1e-12)).astype(np.float32)
+
+
 def joint_space(parts: Sequence, weights: Sequence[float] | None = None) -> np.ndarray:
     """One row per video from several feature spaces: [w_1 u_1 ; w_2 u_2 ; ...].
 

@@ -56,7 +56,8 @@ import torch.nn as nn
 from vidssl.errors import ConfigError
 from vidssl.losses.local_aggregation import local_aggregation_loss
 from vidssl.methods import ir
-from vidssl.methods.clustering import balance_warning, cluster_balance, cluster_features, joint_space
+from vidssl.methods.clustering import (FEATURE_TRANSFORMS, balance_warning, cluster_balance, cluster_features,
+                                       joint_space, transform_features)
 from vidssl.methods.la_regime import la_regime
 from vidssl.methods.feature_file import check_alignment, load_feature_file
 
@@ -66,12 +67,12 @@ def _bank_features(method: "LocalAggregation") -> np.ndarray:
 
 
 def _file_features(method: "LocalAggregation") -> np.ndarray:
-    return method.file_features()
+    return transform_features(method.file_features(), method.cfg.cluster_transform)
 
 
 def _joint_features(method: "LocalAggregation") -> np.ndarray:
     # [N, 128 + F]: both parts unit rows, the file part scaled by joint_weight (Sec. 3.3)
-    return joint_space([_bank_features(method), method.file_features()], [1.0, method.cfg.joint_weight])
+    return joint_space([_bank_features(method), _file_features(method)], [1.0, method.cfg.joint_weight])
 
 
 # name -> function(method) -> float32 [N, F] aligned with the training manifest
@@ -97,6 +98,9 @@ class LocalAggregationConfig(ir.InstanceRecognitionConfig):
     # weight of the file part in the joint space [bank ; w * file], both parts unit rows
     # (1 = the authors' plain concatenation of unit vectors; 0 = the bank alone)
     joint_weight: float = 1.0
+    # what k-means sees of the file features (file / joint sources): "none" as stored, "center"
+    # (minus their mean, then L2) or "whiten" (PCA-whitened, then L2); see transform_features
+    cluster_transform: str = "none"
     # cluster again at every epoch (the iterative LA of Sec. 3.2); false: cluster once, before the
     # first LA step, and keep those clusters (the fixed IDT clusters of Sec. 3.3)
     recluster: bool = True
@@ -108,6 +112,9 @@ class LocalAggregationConfig(ir.InstanceRecognitionConfig):
         if self.cluster_source not in CLUSTER_SOURCES:
             raise ConfigError(f"bad value for 'method.cluster_source': {self.cluster_source!r} "
                               f"(allowed: {', '.join(CLUSTER_SOURCES)})")
+        if self.cluster_transform not in FEATURE_TRANSFORMS:
+            raise ConfigError(f"bad value for 'method.cluster_transform': {self.cluster_transform!r} "
+                              f"(allowed: {', '.join(FEATURE_TRANSFORMS)})")
         if self.cluster_source in SOURCES_WITH_FILE and not self.cluster_features:
             raise ConfigError(f"'method.cluster_source: {self.cluster_source}' needs 'method.cluster_features' "
                               "(path of an [N, F] .npy/.pt array aligned with the training manifest)")
