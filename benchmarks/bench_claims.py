@@ -61,8 +61,8 @@ CLIP_PROBE = ["eval.linear_clips_epochs=10", "eval.linear_clips_warmup_epochs=2"
 class Bench:
     """Runs, measures and stores; ``out`` holds the run folders, ``store`` the figures."""
 
-    def __init__(self, out: Path, store: RunStore, threads: int):
-        self.out, self.store, self.threads = out, store, threads
+    def __init__(self, out: Path, store: RunStore, threads: int, workflow_redo: str | None = None):
+        self.out, self.store, self.threads, self.workflow_redo = out, store, threads, workflow_redo
         self._data: dict[str, dict[str, str]] = {}
 
     # ------------------------------------------------------------------ data
@@ -157,7 +157,7 @@ class Bench:
             if not link.exists():
                 link.symlink_to(shared.resolve(), target_is_directory=True)
             ov = [f"data.modality={modality}", f"train.seed={seed}", "train.progress=false", "analysis.montage=false"]
-            result = run_la_idt(data["train"], out, recipe="la_idt_bench", overrides=ov)
+            result = run_la_idt(data["train"], out, recipe="la_idt_bench", overrides=ov, redo=self.workflow_redo)
             figures = {}
             for stage in ("ir", "la", "la_idt", "la_joint"):
                 ckpt = out / "runs" / stage / "checkpoints" / "last.pt"
@@ -302,6 +302,9 @@ def main() -> None:
     ap.add_argument("--store", default=None, help="folder of the per-run JSON figures (default: docs/results/claims)")
     ap.add_argument("--table-only", action="store_true", help="run nothing: rebuild the tables from the store")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workflow-redo", default=None, metavar="STAGE",
+                    help="workflows not yet stored start again from this stage (after a recipe change; the "
+                         "earlier stages are kept)")
     from results_doc import add_doc_argument, provenance, write_section
 
     add_doc_argument(ap)
@@ -311,7 +314,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",") if s]
     start = time.time()
     if not args.table_only:
-        bench = Bench(Path(args.out), store, args.threads)
+        bench = Bench(Path(args.out), store, args.threads, args.workflow_redo)
         for group in [g for g in args.claims.split(",") if g]:
             run_group(bench, group, seeds)
     records = store.all()

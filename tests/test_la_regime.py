@@ -121,3 +121,25 @@ def test_la_refuses_an_unknown_cluster_transform():
 
     with pytest.raises(ConfigError, match="cluster_transform"):
         load_config(None, ["method.name=la", "method.cluster_transform=pca"])
+
+
+@pytest.mark.parametrize("source", ["file", "joint"])
+def test_la_clusters_the_transformed_file_features(tmp_path, source):
+    from vidssl.config import load_recipe
+    from vidssl.methods import build_method
+    from vidssl.methods.clustering import joint_space, transform_features
+
+    n = 40
+    x = (np.random.default_rng(1).standard_normal((n, 16)) + 3.0).astype(np.float32)
+    np.save(tmp_path / "f.npy", x)
+    cfg = load_recipe("la_tiny", ["model.width=4", f"method.cluster_source={source}",
+                                  f"method.cluster_features={tmp_path / 'f.npy'}", "method.cluster_transform=center"])
+    method = build_method(cfg, num_samples=n, num_classes=0)
+    got = method.clustering_features()
+    centred = transform_features(x, "center")
+    if source == "file":
+        np.testing.assert_allclose(got, centred, rtol=1e-5, atol=1e-6)
+    else:
+        bank = method.memory_bank.bank.detach().numpy()
+        np.testing.assert_allclose(got, joint_space([bank, centred], [1.0, cfg.method["joint_weight"]]),
+                                   rtol=1e-5, atol=1e-6)
