@@ -16,7 +16,7 @@ from vidssl.idt.pipeline import save_encoded
 from vidssl.losses.local_aggregation import local_aggregation_loss
 from vidssl.methods import la
 from vidssl.methods.base import Progress
-from vidssl.methods.clustering import cluster_features, cluster_metrics, joint_space
+from vidssl.methods.clustering import cluster_features, cluster_metrics, joint_space, transform_features
 from vidssl.methods.la_regime import la_regime
 from vidssl.methods.feature_file import check_alignment
 
@@ -240,7 +240,8 @@ def test_workflow_runs_end_to_end_resumes_and_skips(tiny, tmp_path, capsys, monk
         idt = z["features"]
     m = ckpt["config"]["method"]["num_clusterings"]
     k = la_regime(11, m).num_clusters
-    expected = cluster_features(idt, k, m, seed=0)
+    how = ckpt["config"]["method"]["cluster_transform"]  # the tiny recipe: "center"
+    expected = cluster_features(transform_features(idt, how), k, m, seed=0)
     np.testing.assert_array_equal(ckpt["model"]["cluster_labels"].numpy(), np.stack(expected))
     joint = torch.load(out / "runs" / "la_joint" / "checkpoints" / "last.pt", weights_only=True)
     assert joint["config"]["method"]["cluster_source"] == "joint" and joint["finished"]
