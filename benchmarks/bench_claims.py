@@ -281,7 +281,7 @@ def calibration_table(records: dict[str, dict]) -> str:
                 for k in ("motion", "appearance", "motion_val")]
         minutes = by_seed(records, prefix, lambda r: r["minutes"])
         lines.append(f"| {name} | {inp} | " + " | ".join(cell(list(c.values())) for c in cols)
-                     + f" | {cell(list(minutes.values()))} |")
+                     + f" | {cell(list(minutes.values()), 1)} |")
     idt = records.get("idt_fv")
     if idt:
         f = idt["figures"]

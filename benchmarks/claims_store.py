@@ -63,12 +63,12 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def cell(values: list[float]) -> str:
+def cell(values: list[float], digits: int = 3) -> str:
     """``mean ± std (n)``, or a dash without values."""
     if not values:
         return "–"
     m, s = mean_std(values)
-    return f"{m:.3f} ± {s:.3f} ({len(values)})" if len(values) > 1 else f"{m:.3f} (1)"
+    return f"{m:.{digits}f} ± {s:.{digits}f} ({len(values)})" if len(values) > 1 else f"{m:.{digits}f} (1)"
 
 
 def paired(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
