@@ -47,11 +47,11 @@ from vidssl.eval.protocols import evaluate_context, resolve_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from claims_store import RunStore, cell, paired, verdict  # noqa: E402
+from idt_probe import IDT_OPTIONS, fisher_vector_figures  # noqa: E402
 
 CAMERA = 0.75  # px/frame at 64 px: the panning-camera variant of the rho claims
 GROUPS = ("calibration", "la_idt_rgb", "la_idt_diff", "rho_simclr", "rho_byol", "rho_simclr_camera",
           "rho_byol_camera")
-IDT_OPTIONS = ["flow=dis", "camera=false", "max_tracks=300", "min_var=0.5"]  # la_idt_tiny's
 # App. B.2's probe on augmented clips, sized for 2 cores: 10 epochs (2 of warm-up) instead of
 # 60 (8); lr 4.0 for batch 512 scaled linearly to batch 64: 0.5
 CLIP_PROBE = ["eval.linear_clips_epochs=10", "eval.linear_clips_warmup_epochs=2", "eval.linear_clips_lr=0.5",
@@ -137,8 +137,6 @@ class Bench:
         """IDT Fisher vectors of train / val / test (la_idt_tiny's settings): a linear classifier
         on them (motion, scene) and k-means NMI against both labels."""
         def make():
-            from idt_probe import fisher_vector_figures
-
             return {"kind": "idt", "options": IDT_OPTIONS,
                     "figures": fisher_vector_figures(self.data(), self.out / "idt", IDT_OPTIONS, self.threads)}
         return self.once(run_id, make)

@@ -32,8 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_claims import IDT_OPTIONS  # noqa: E402
-from idt_probe import cluster_figures, linear_accuracy, parse_options, split_vectors  # noqa: E402
+from idt_probe import IDT_OPTIONS, cluster_figures, linear_accuracy, parse_options, split_vectors  # noqa: E402
 
 from vidssl.data.builtin import resolve_builtin  # noqa: E402
 from vidssl.eval.clusters import label_columns  # noqa: E402

@@ -23,6 +23,9 @@ from vidssl.idt.pipeline import descriptor_files, encode_files, fit_fisher
 from vidssl.methods.clustering import cluster_balance, cluster_metrics, kmeans
 
 
+IDT_OPTIONS = ["flow=dis", "camera=false", "max_tracks=300", "min_var=0.5"]  # la_idt_tiny's IDT settings
+
+
 def parse_options(words: list[str]) -> dict:
     """``["flow=dis", "min_var=0.5"]`` -> a dict of typed values (yaml scalars)."""
     import yaml
@@ -32,8 +35,6 @@ def parse_options(words: list[str]) -> dict:
 
 def descriptor_folder(folder: Path, options: dict) -> Path:
     """``folder/descriptors`` for the benchmark's default options, a hashed name for others."""
-    from bench_claims import IDT_OPTIONS
-
     if options == parse_options(IDT_OPTIONS):
         return folder / "descriptors"
     tag = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:8]
