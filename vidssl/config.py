@@ -56,6 +56,9 @@ class AugmentConfig:
     blur_p: float = 0.5
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     temporal_diff_p: float = 0.0  # Table 7: grayscale then differences across time, with this p
+    # colour dropping (CPC paper Sec. 4.2.2, after Doersch et al. 2015): with this p, two of the three
+    # channels are replaced by low-amplitude noise (RGB modality only)
+    color_drop_p: float = 0.0
     fps_jitter: float = 0.0  # Table 7: +-fraction of the frame rate (0.5 = +-50%)
     mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
     std: tuple[float, float, float] = (0.225, 0.225, 0.225)
@@ -79,7 +82,11 @@ class DataConfig:
     fps: Optional[float] = None  # target frame rate; null keeps each video's own
     views: int = 2  # clips per video (rho for the rho-methods, 1 for IR/LA/supervised)
     t_max: Optional[float] = None  # max seconds between the clips of one video; null = whole video
-    sampler: Literal["clips", "segments", "two_rate"] = "clips"
+    sampler: Literal["clips", "segments", "two_rate", "sequence"] = "clips"
+    # sequence (video CPC): `views` consecutive clips, each starting `hop` target-rate frames after the
+    # previous one; null = half a clip's span (CPC Sec. 4.2: segments overlapping by F / 2)
+    hop: Optional[int] = None
+    shared_draw: bool = False  # one augmentation draw for all views of a video (CPC Table 3 "w/o transformation")
     segments: int = 8  # TRN/TSN: K segments, one frame each
     fast_alpha: int = 4  # two-rate: the fast pathway samples alpha times more frames
     short_video: Literal["loop", "pad"] = "loop"  # rule for videos shorter than a clip
@@ -192,6 +199,11 @@ class EvalConfig:
     # sets data.test_clips / data.test_crops in every protocol. "10x3": App. B.2 of the large-scale
     # study (30 views); "5x1": dense-trajectory paper Sec. 4.2 (five clips, centre crop); null: keep data.*
     views: Optional[str] = None
+    # how the views of a video are combined: "none" classifies / embeds every view and averages scores;
+    # "mean" averages the features of the views first (CPC Sec. 3.2: the mean of z_t over segments,
+    # then BN), in every protocol on cached features and in fine-tuning (with `train_views` views)
+    view_pooling: Literal["none", "mean"] = "none"
+    train_views: int = 1  # views per training video in finetune / linear_clips (CPC Sec. 4.2.4: 8 segments)
     # fraction-of-labels curve (CPC paper Sec. 5.3, Fig. 4: 5 %, 18 % and all labels): linear probes on
     # stratified subsets of the training videos, `fewshot_draws` draws each (mean and std)
     fewshot_fractions: list[float] = field(default_factory=lambda: [0.05, 0.18, 1.0])
@@ -485,12 +497,16 @@ def validate(cfg: Config) -> None:
         ("data.views", d.views, 1), ("data.batch_size", d.batch_size, 1),
         ("data.crop_size", d.crop_size, 8), ("data.workers", d.workers, 0),
         ("data.test_clips", d.test_clips, 1), ("model.width", cfg.model.width, 1),
+        ("data.hop", d.hop if d.hop is not None else 1, 1), ("eval.train_views", cfg.eval.train_views, 1),
         ("train.epochs", cfg.train.epochs, 1), ("train.log_every", cfg.train.log_every, 1),
         ("optim.plateau_patience", cfg.optim.plateau_patience, 0),
         ("train.stop_patience", cfg.train.stop_patience if cfg.train.stop_patience is not None else 1, 1),
     ]:
         if val < lo:
             raise ConfigError(f"bad value for '{key}': {val} (must be >= {lo})")
+    if cfg.method["name"] == "cpc" and d.views != cfg.method["segments"]:
+        raise ConfigError(f"video CPC reads its T segments as the views of a video: data.views ({d.views}) must "
+                          f"equal method.segments ({cfg.method['segments']})")
     if d.test_crops not in (1, 3):
         raise ConfigError(f"bad value for 'data.test_crops': {d.test_crops} (allowed: 1, 3)")
     if d.t_max is not None and d.t_max < 0:

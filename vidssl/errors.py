@@ -78,6 +78,10 @@ class LALossError(ValueError):
     """Bad shapes or parameters of the LA loss."""
 
 
+class CPCLossError(ValueError):
+    """Bad shapes or parameters of the video CPC loss."""
+
+
 # ----------------------------------------------------------------------------- methods and their parts
 
 

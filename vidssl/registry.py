@@ -21,6 +21,7 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "simclr": ("vidssl.methods.simclr", "SimCLR", "SimCLRConfig"),
     "byol": ("vidssl.methods.byol", "BYOL", "BYOLConfig"),
     "swav": ("vidssl.methods.swav", "SwAV", "SwAVConfig"),
+    "cpc": ("vidssl.methods.cpc", "CPC", "CPCConfig"),
 }
 
 

@@ -55,7 +55,7 @@ class VideoDataset(Dataset):
 
     Training (``train=True``): ``cfg.views`` clips from
     :func:`vidssl.data.sampling.train_clip_indices`, each with its own augmentation
-    draw. Test: ``cfg.test_clips`` uniformly spaced clips x ``cfg.test_crops`` crops,
+    draw (one draw for all of them with ``cfg.shared_draw``). Test: ``cfg.test_clips`` uniformly spaced clips x ``cfg.test_crops`` crops,
     clip-major. All clips of one item come from one decode call (the union of their
     frames). A video that fails to decode is replaced by the next one in the manifest
     (wrapping) that decodes; ``index`` stays the requested position, ``label`` is the
@@ -119,9 +119,10 @@ class VideoDataset(Dataset):
         wanted = np.unique(np.concatenate([np.asarray(ix, np.int64).reshape(-1) for clip in plan for ix in clip]))
         frames = read_frames(path, wanted, backend)  # [len(wanted), H, W, 3]
         views: list[list[torch.Tensor]] = []  # V x pathways
+        shared = self.transform.draw(rng, *frames.shape[1:3]) if self.train and self.cfg.shared_draw else None
         for clip in plan:
             pathways = [frames[np.searchsorted(wanted, np.asarray(ix, np.int64))] for ix in clip]
-            out = self.transform(pathways, rng)
+            out = self.transform(pathways, rng) if shared is None else self.transform.apply(pathways, shared)
             if self.train:
                 views.append(out)
             else:

@@ -24,6 +24,15 @@ Clip lengths per pathway (``cfg.sampler``):
   one frame from each: a uniformly random frame of the segment in training, the
   centre frame at test time.
 
+- ``"sequence"`` (video CPC, Sec. 3.1 and 4.2): the ``cfg.views`` clips are the
+  consecutive *segments* of one sequence: clip ``v`` starts ``v * hop`` target-rate
+  frames after clip 0 (``hop = cfg.hop``, default half a clip's span ``T * tau / 2``:
+  segments of F frames overlapping by F / 2). Clip 0 starts uniformly in
+  ``{0 .. floor(M - span)}`` where ``span = (V - 1) * hop + T * tau`` covers the whole
+  sequence; ``t_max`` does not apply; with fps jitter one factor per video scales
+  ``tau`` and ``hop`` together. At test time the sampler is ``"clips"``: the segments
+  of a linear probe or fine-tuning are uniformly spaced clips of ``T`` frames.
+
 ``cfg.modality`` ``"diff"`` and ``"flow"`` need one extra frame per pathway
 (``T + 1`` frames give ``T`` differences or flow fields); with ``"segments"`` they
 use ``K + 1`` segments (``K`` differences between consecutive segment frames).
@@ -51,7 +60,8 @@ of the ``i``-th of ``num_clips`` equal parts; one clip = the centre clip). App. 
 
 Short videos (``cfg.short_video``)
 ----------------------------------
-A video shorter than a clip's span (``M < span``) uses start 0 for every clip and
+A video shorter than a clip's span (``M < span``; for ``"sequence"`` the span of the
+whole sequence) uses start 0 for every clip (the sequence) and
 a deterministic rule for the positions past the end: ``"loop"`` wraps the native
 index modulo ``N`` (the video repeats), ``"pad"`` repeats the last frame
 (``min(index, N - 1)``). A 1-frame video gives index 0 everywhere.
@@ -70,7 +80,7 @@ from vidssl.errors import SamplingError
 # in floating point; this nudge makes rounding and flooring stable.
 _EPS = 1e-6
 
-SAMPLERS = ("clips", "segments", "two_rate")
+SAMPLERS = ("clips", "segments", "two_rate", "sequence")
 SHORT_VIDEO_RULES = ("loop", "pad")
 
 
@@ -90,6 +100,8 @@ def _check_cfg(cfg: DataConfig) -> None:
         raise SamplingError(f"unknown data.sampler {cfg.sampler!r} (allowed: {', '.join(SAMPLERS)})")
     if cfg.short_video not in SHORT_VIDEO_RULES:
         raise SamplingError(f"unknown data.short_video {cfg.short_video!r} (allowed: {', '.join(SHORT_VIDEO_RULES)})")
+    if cfg.hop is not None and cfg.hop < 1:
+        raise SamplingError(f"data.hop must be >= 1 target-rate frames or null (got {cfg.hop})")
     for key in ("num_frames", "stride", "views", "segments", "fast_alpha"):
         if getattr(cfg, key) < 1:
             raise SamplingError(f"data.{key} must be >= 1 (got {getattr(cfg, key)})")
@@ -160,6 +172,33 @@ def _num_segments(cfg: DataConfig) -> int:
     return cfg.segments + _extra_frames(cfg)
 
 
+# ----------------------------------------------------------------------------- sequence
+
+
+def sequence_hop(cfg: DataConfig) -> float:
+    """Target-rate frames between the starts of consecutive segments (``data.hop``, or half
+    a segment's span ``T * tau / 2``)."""
+    return float(cfg.hop) if cfg.hop is not None else cfg.num_frames * cfg.stride / 2.0
+
+
+def _sequence(rng: np.random.Generator, num_frames: int, fps: float, cfg: DataConfig) -> list[list[np.ndarray]]:
+    F = _target_fps(fps, cfg)
+    ratio = fps / F
+    length = num_frames / ratio
+    paths = _pathways(cfg)
+    j = cfg.augment.fps_jitter
+    scale = float(rng.uniform(1 - j, 1 + j)) if j > 0 else 1.0
+    hop = sequence_hop(cfg) * scale
+    span = (cfg.views - 1) * hop + _span(paths, scale)
+    last = math.floor(length - span + _EPS)
+    short = last < 0
+    start = 0 if short else int(rng.integers(0, last + 1))
+    return [
+        _clip(start + v * hop, paths, scale, ratio, num_frames, short, cfg.short_video)
+        for v in range(cfg.views)
+    ]
+
+
 # ----------------------------------------------------------------------------- public API
 
 
@@ -176,7 +215,7 @@ def train_clip_indices(rng: np.random.Generator, num_frames: int, fps: float, cf
 
     Returns:
         ``views[v][p]``: int64 array of native indices of pathway ``p`` of clip ``v``;
-        lengths ``T`` (``"clips"``), ``[T, alpha * T]`` (``"two_rate"``), ``K``
+        lengths ``T`` (``"clips"``, ``"sequence"``), ``[T, alpha * T]`` (``"two_rate"``), ``K``
         (``"segments"``), each + 1 for ``modality`` ``diff`` / ``flow``.
     """
     num_frames, fps = _check_video(num_frames, fps)
@@ -184,6 +223,8 @@ def train_clip_indices(rng: np.random.Generator, num_frames: int, fps: float, cf
     if cfg.sampler == "segments":
         k = _num_segments(cfg)
         return [[_segment_frames(num_frames, k, rng.random(k))] for _ in range(cfg.views)]
+    if cfg.sampler == "sequence":
+        return _sequence(rng, num_frames, fps, cfg)
 
     F = _target_fps(fps, cfg)
     ratio = fps / F

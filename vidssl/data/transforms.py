@@ -37,7 +37,12 @@ shared by every frame and every pathway of the clip; a new call is a new draw
    repeated to 3 channels).
 5. Gaussian blur with p = ``blur_p``, sigma uniform in ``blur_sigma`` (separable
    kernel of radius ``ceil(3 sigma)``, at most the frame size - 1, reflect padding).
-6. Temporal difference with p = ``temporal_diff_p`` (Table 7; RGB modality only):
+6. Colour dropping with p = ``color_drop_p`` (CPC paper Sec. 4.2.2, "to reduce the
+   similarity between two consecutive segments"; the operation of Doersch et al.
+   2015): one channel is kept, the two others are replaced by that channel's mean
+   over the clip plus Gaussian noise of 1/100 of its standard deviation (seeded by
+   the draw). RGB modality only.
+7. Temporal difference with p = ``temporal_diff_p`` (Table 7; RGB modality only):
    the frames are made grayscale and differenced across time. The sampler gives
    only T frames for RGB, so T - 1 differences are computed and the last one is
    repeated to keep T frames (a 1-frame clip gives zeros). Scaled like ``diff``.
@@ -115,6 +120,8 @@ class ClipDraw:
     grayscale: bool = False
     blur_sigma: Optional[float] = None
     temporal_diff: bool = False
+    color_keep: Optional[int] = None  # colour dropping: the channel kept
+    noise_seed: int = 0  # colour dropping: seed of the noise in the dropped channels
 
 
 # ----------------------------------------------------------------------------- pixel ops
@@ -263,6 +270,17 @@ def resize_uint8(frames: torch.Tensor, size: int) -> torch.Tensor:
                          antialias=(h > size or w > size))
 
 
+def drop_colors(x: torch.Tensor, keep: int, seed: int) -> torch.Tensor:
+    """Colour dropping of ``[N, 3, H, W]`` in [0, 1]: channel ``keep`` stays, the two others
+    become its mean plus N(0, (std / 100)^2) noise (Doersch et al. 2015)."""
+    kept = x[:, keep]
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn(x.shape, generator=g, dtype=x.dtype) * (kept.std() / 100.0)
+    out = (kept.mean() + noise).clamp_(0.0, 1.0)
+    out[:, keep] = kept
+    return out
+
+
 def time_differences(gray: torch.Tensor) -> torch.Tensor:
     """``[T, 1, H, W]`` -> ``[T - 1, 1, H, W]``: frame t+1 minus frame t."""
     return gray[1:] - gray[:-1]
@@ -299,7 +317,7 @@ class ClipTransform:
                                  f"(got {cfg.crop_size}, {cfg.test_short_side})")
         if cfg.test_crops not in (1, 3):
             raise TransformError(f"data.test_crops must be 1 or 3 (got {cfg.test_crops})")
-        for name in ("color_p", "grayscale_p", "blur_p", "temporal_diff_p"):
+        for name in ("color_p", "grayscale_p", "blur_p", "temporal_diff_p", "color_drop_p"):
             p = getattr(a, name)
             if not 0.0 <= p <= 1.0:
                 raise TransformError(f"data.augment.{name} must be a probability in [0, 1] (got {p})")
@@ -348,7 +366,11 @@ class ClipTransform:
         gray = bool(rng.random() < a.grayscale_p)
         sigma = float(rng.uniform(*a.blur_sigma)) if rng.random() < a.blur_p else None
         tdiff = bool(rng.random() < a.temporal_diff_p) and self.cfg.modality == "rgb"
-        return ClipDraw(box=box, flip=flip, color=color, grayscale=gray, blur_sigma=sigma, temporal_diff=tdiff)
+        keep, noise_seed = None, 0
+        if a.color_drop_p > 0 and rng.random() < a.color_drop_p and self.cfg.modality == "rgb":
+            keep, noise_seed = int(rng.integers(3)), int(rng.integers(2**31))
+        return ClipDraw(box=box, flip=flip, color=color, grayscale=gray, blur_sigma=sigma, temporal_diff=tdiff,
+                        color_keep=keep, noise_seed=noise_seed)
 
     def _crop_box(self, rng: np.random.Generator, height: int, width: int) -> tuple[int, int, int, int]:
         a, S = self.cfg.augment, self.cfg.crop_size
@@ -425,6 +447,8 @@ class ClipTransform:
                 x = rgb_to_grayscale(x).expand(-1, 3, -1, -1)
             if draw.blur_sigma is not None:
                 x = gaussian_blur(x, draw.blur_sigma)
+            if draw.color_keep is not None:
+                x = drop_colors(x, draw.color_keep, draw.noise_seed)
         out = []
         for chunk in torch.split(x, lengths):
             if modality == "rgb" and not draw.temporal_diff:

@@ -158,7 +158,8 @@ class EvalContext:
         return _digest([source, _file_stamps(m.paths), sampler, self.cfg.eval.readout, "v2"])
 
     def features(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(features [N, V, D], labels [N]) of ``split`` ('train' or 'test'), cached."""
+        """(features [N, V, D], labels [N]) of ``split`` ('train' or 'test'), cached; with
+        ``eval.view_pooling=mean``, ``[N, 1, D]``: the mean over the views."""
         if split in self._features:
             return self._features[split]
         manifest = self.train if split == "train" else self.test
@@ -176,6 +177,8 @@ class EvalContext:
             if self.cfg.eval.cache:
                 atomic_write(path, lambda f: torch.save({"features": feats}, f))
         labels = torch.as_tensor(manifest.labels, dtype=torch.long)
+        if self.cfg.eval.view_pooling == "mean":  # one feature per video: the mean over its views (CPC Sec. 3.2)
+            feats = feats.mean(1, keepdim=True)
         self._features[split] = (feats, labels)
         return feats, labels
 

@@ -76,12 +76,29 @@ def finetune_config(ctx: EvalContext, num_train: int, has_val: bool) -> Config:
                     "weight_decay": e.finetune_wd, "schedule": e.finetune_schedule,
                     "milestones": list(e.finetune_milestones), "gamma": e.finetune_gamma,
                     "plateau_patience": e.finetune_lr_patience, "warmup_epochs": 0.0}
-    raw["data"].update(views=1, batch_size=min(e.finetune_batch_size, num_train), val="")
+    raw["data"].update(batch_size=min(e.finetune_batch_size, num_train), val="")
+    training_views(raw, e)
     raw["train"].update(epochs=e.finetune_epochs, init_from=None if ctx.checkpoint == "random" else ctx.checkpoint,
                         init_backbone_only=True,
                         stop_patience=e.finetune_stop_patience if has_val else None, progress=ctx.progress,
                         max_steps_per_epoch=None, name=None)
     return build_config(raw)
+
+
+def training_views(raw: dict, e) -> None:
+    """The views of a training video in the supervised protocols (finetune, linear_clips), in
+    place on a raw config: ``eval.train_views`` clips, drawn independently over the video (a
+    ``sequence`` sampler's consecutive segments are a pretraining device); with
+    ``eval.view_pooling=mean`` the classifier sees the mean of their features, all with one crop
+    (CPC Sec. 3.2 and 4.2.2: "the same random crop is applied"). No colour dropping (ibid.)."""
+    d = raw["data"]
+    d["views"] = e.train_views
+    if d["sampler"] == "sequence":
+        d.update(sampler="clips", t_max=None)
+    d["augment"]["color_drop_p"] = 0.0
+    if e.view_pooling == "mean":
+        raw["method"]["pool_views"] = True
+        d["shared_draw"] = True
 
 
 def run_name(cfg: Config, train_idx: np.ndarray, val_idx: np.ndarray, prefix: str = "finetune") -> str:
@@ -106,7 +123,15 @@ class _Logits(nn.Module):
 
 
 def predict(method: nn.Module, dataset, ctx: EvalContext, desc: str) -> torch.Tensor:
-    """Softmax scores [N, V, K] of every view of every video of ``dataset``, manifest order."""
+    """Softmax scores [N, V, K] of every view of every video of ``dataset``, manifest order
+    (a method with ``pool_views``: [N, 1, K], the classifier on the mean feature of the views)."""
+    if getattr(method.cfg, "pool_views", False):
+        method.eval()
+        feats, _ = extract_features(method.backbone, dataset, batch_size=ctx.cfg.eval.batch_size,
+                                    workers=ctx.cfg.data.workers, device=ctx.device, desc=desc, progress=ctx.progress)
+        with torch.no_grad():
+            logits = method.classifier(method.feature_bn(feats.mean(1).to(ctx.device))).cpu()
+        return logits.softmax(-1).unsqueeze(1)
     model = _Logits(method).eval()
     logits, _ = extract_features(model, dataset, batch_size=ctx.cfg.eval.batch_size, workers=ctx.cfg.data.workers,
                                  device=ctx.device, desc=desc, progress=ctx.progress)

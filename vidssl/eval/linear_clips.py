@@ -22,7 +22,7 @@ import numpy as np
 
 from vidssl.config import Config, build_config, to_dict
 from vidssl.eval.features import EvalContext
-from vidssl.eval.finetune import train_and_test
+from vidssl.eval.finetune import train_and_test, training_views
 
 
 def linear_clips_config(ctx: EvalContext, num_train: int) -> Config:
@@ -32,7 +32,8 @@ def linear_clips_config(ctx: EvalContext, num_train: int) -> Config:
     raw["method"] = {"name": "supervised", "dropout": 0.0, "freeze_stages": -1, "feature_bn": True}
     raw["optim"] = {"name": "sgd", "lr": e.linear_clips_lr, "momentum": 0.9, "weight_decay": 0.0,
                     "schedule": "cosine", "warmup_epochs": e.linear_clips_warmup_epochs}
-    raw["data"].update(views=1, batch_size=min(e.linear_clips_batch_size, num_train), val="")
+    raw["data"].update(batch_size=min(e.linear_clips_batch_size, num_train), val="")
+    training_views(raw, e)
     raw["data"]["augment"].update(color_p=0.0, grayscale_p=0.0, blur_p=0.0, temporal_diff_p=0.0)
     raw["train"].update(epochs=e.linear_clips_epochs,
                         init_from=None if ctx.checkpoint == "random" else ctx.checkpoint, init_backbone_only=True,

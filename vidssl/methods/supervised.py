@@ -45,6 +45,9 @@ class SupervisedConfig:
     # every stage frozen (freeze_stages = -1) the model is the linear probe of App. B.2, standardised
     feature_bn: bool = False
     l2sp: float = 0.0  # strength of the decay towards the starting weights; 0 = off
+    # classify the mean of the features of a video's V views (CPC Sec. 3.2: the mean of z_t over the
+    # segments, then BN) instead of every view on its own
+    pool_views: bool = False
 
 
 class Supervised(Method):
@@ -97,22 +100,27 @@ class Supervised(Method):
                     if torch.isnan(w0).all():
                         w0.copy_(p)
 
-    def logits(self, clips: tuple) -> torch.Tensor:
-        """clips: pathways [N, C, T, H, W] -> logits [N, num_classes]."""
-        return self.classifier(self.dropout(self.feature_bn(self.backbone(*clips))))
+    def logits(self, clips: tuple, videos: int | None = None) -> torch.Tensor:
+        """clips: pathways [N, C, T, H, W] -> logits [N, num_classes]; with ``pool_views`` and
+        ``videos = B`` (N = B V, video-major) the features are averaged per video: [B, num_classes]."""
+        feats = self.backbone(*clips)
+        if self.cfg.pool_views and videos is not None:
+            feats = feats.view(videos, -1, feats.shape[-1]).mean(1)
+        return self.classifier(self.dropout(self.feature_bn(feats)))
 
     @torch.no_grad()
     def predict(self, batch: dict) -> torch.Tensor:
-        """Video scores [B, K]: the softmax averaged over the V views of ``clips [B, V, ...]``."""
+        """Video scores [B, K]: the softmax averaged over the V views of ``clips [B, V, ...]``
+        (with ``pool_views``: the softmax of the pooled features)."""
         b = batch["label"].shape[0]
-        probs = self.logits(flatten_views(batch["clips"])).float().softmax(-1)
+        probs = self.logits(flatten_views(batch["clips"]), b).float().softmax(-1)
         return probs.view(b, -1, probs.shape[-1]).mean(1)
 
     def forward(self, batch: dict) -> dict:
         labels = batch["label"]  # [B]
         if (labels < 0).any():
             raise ValueError("the supervised baseline got unlabelled videos (label -1) in its training manifest")
-        logits = self.logits(flatten_views(batch["clips"]))  # [B*V, K]
+        logits = self.logits(flatten_views(batch["clips"]), labels.shape[0])  # [B*V, K] ([B, K] pooled)
         target = labels.repeat_interleave(logits.shape[0] // labels.shape[0])  # [B*V], clip-major within a video
         loss = F.cross_entropy(logits.float(), target, label_smoothing=self.cfg.label_smoothing)
         if self.cfg.l2sp > 0:

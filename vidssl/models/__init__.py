@@ -23,6 +23,7 @@ from vidssl.models.resnet2d import resnet2d18
 from vidssl.models.resnet3d import r2plus1d18, r3d18, r3d34
 from vidssl.models.slow import slow_r18, slow_r50
 from vidssl.models.slowfast import slowfast_r18, slowfast_r50
+from vidssl.models.stacked2d import stacked2d18
 from vidssl.models.trn import trn
 
 # name -> factory(in_channels, width, **options); the options are the factory's keyword-only arguments
@@ -36,6 +37,7 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "slowfast_r18": slowfast_r18,  # input: two pathways, backbone(slow, fast) (data.sampler=two_rate)
     "slowfast_r50": slowfast_r50,
     "trn": trn,  # input: the K segment frames; pooled output = temporal relation features
+    "stacked2d18": stacked2d18,  # video CPC's encoder: F frames stacked into the channels (option frames)
 }
 
 
