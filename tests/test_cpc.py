@@ -140,3 +140,48 @@ def test_cpc_trains_and_logs_accuracy_per_step(tmp_path):
     assert all(f"acc_k{k}" in steps[-1] for k in range(1, 6)) and "acc_k6" not in steps[-1]
     # first loss near log(B T) = log(24): random init scores are small
     assert steps[0]["loss"] == pytest.approx(math.log(24), abs=1.0)
+
+
+def test_colour_dropping_keeps_one_channel():
+    from vidssl.data.transforms import drop_colors
+
+    x = torch.rand(4, 3, 8, 8)
+    y = drop_colors(x, 1, seed=3)
+    assert torch.equal(y[:, 1], x[:, 1])
+    for c in (0, 2):  # the mean of the kept channel plus noise of 1/100 of its spread
+        assert (y[:, c] - x[:, 1].mean()).abs().max() < 0.1 * x[:, 1].std()
+    assert torch.equal(drop_colors(x, 1, seed=3), y)
+
+
+def test_shared_draw_gives_every_segment_the_same_crop(tmp_path):
+    from vidssl.data.synthetic import write_video
+    from vidssl.data.datasets import VideoDataset
+    from vidssl.data.manifests import Manifest
+
+    frames = np.random.default_rng(0).integers(0, 255, (40, 48, 48, 3), dtype=np.uint8)
+    frames[:] = frames[:1]  # a still video: every segment shows the same pixels
+    path = tmp_path / "still.mp4"
+    write_video(path, frames)
+    m = Manifest(paths=[str(path)], labels=[0], classes=["a"], columns={}, source="test")
+    base = dict(sampler="sequence", num_frames=4, stride=1, views=4, crop_size=24, modality="rgb")
+    from vidssl.config import AugmentConfig
+
+    aug = AugmentConfig(short_side=(48, 96), color_p=0.0, grayscale_p=0.0, blur_p=0.0)
+    shared = VideoDataset(m, DataConfig(**base, shared_draw=True, augment=aug))[(0, 1)]["clips"][0]
+    own = VideoDataset(m, DataConfig(**base, augment=aug))[(0, 1)]["clips"][0]
+    assert all(torch.allclose(shared[v], shared[0], atol=0.05) for v in range(4))
+    assert not all(torch.allclose(own[v], own[0], atol=0.05) for v in range(4))
+
+
+def test_pooled_supervised_classifies_the_mean_feature():
+    from vidssl.methods.supervised import Supervised, SupervisedConfig
+
+    torch.manual_seed(0)
+    net = build_backbone("stacked2d18", in_channels=3, width=4, frames=2)
+    m = Supervised(SupervisedConfig(dropout=0.0, pool_views=True), net, num_samples=2, num_classes=3).eval()
+    clips = (torch.randn(2, 3, 3, 2, 16, 16),)
+    scores = m.predict({"clips": clips, "label": torch.tensor([0, 1])})
+    with torch.no_grad():
+        feats = net(clips[0].flatten(0, 1)).view(2, 3, -1).mean(1)
+        ref = m.classifier(feats).softmax(-1)
+    torch.testing.assert_close(scores, ref)
