@@ -1,7 +1,7 @@
 """The package's layers, read from its imports (module-level and deferred ones alike).
 
 A module may import its own package and any layer below its own; never a layer above
-or beside it. The leaves (``errors``, ``fileio``, ``distributed``, ``registry``) import nothing of
+or beside it. The leaves (``errors``, ``fileio``, ``distributed``, ``registry``, ``shards``) import nothing of
 vidssl but the errors, so that every layer may use them; no two modules import each
 other, directly or through others.
 """
@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "vidssl"
 # part of the package -> layer; a module may import parts of a lower layer only (and its own part)
 LAYERS = {
     "errors": 0, "fileio": 0,
-    "distributed": 1, "registry": 1,
+    "distributed": 1, "registry": 1, "shards": 1,
     "config": 2,
     "data": 3, "models": 3, "idt": 3,
     "losses": 4,
@@ -121,6 +121,7 @@ def test_leaf_modules_import_only_the_errors():
     assert graph["vidssl.errors"] == set() and graph["vidssl.fileio"] == set()
     assert graph["vidssl.distributed"] <= {"vidssl.errors"}
     assert graph["vidssl.registry"] <= {"vidssl.errors"}
+    assert graph["vidssl.shards"] <= {"vidssl.errors"}
 
 
 def test_no_library_module_imports_the_command_layer():

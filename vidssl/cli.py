@@ -20,6 +20,7 @@ COMMANDS = [
     "vidssl.commands.viz",  # viz tsne
     "vidssl.commands.cluster",  # cluster (k-means of a bank or features vs. labels)
     "vidssl.commands.idt",  # idt extract, fit, encode
+    "vidssl.commands.flow",  # flow extract (stored TV-L1 / DIS optical flow)
     "vidssl.commands.workflow",  # workflow la-idt (IDT prior -> IR -> LA(IDT) -> LA(joint), end to end)
     "vidssl.commands.compare",  # compare RUN... (evaluations of several runs -> report.md / report.html)
 ]

@@ -77,6 +77,10 @@ class DataConfig:
     label_column: str = "label"
     backend: Literal["pyav", "frames"] = "pyav"
     modality: Literal["rgb", "diff", "flow"] = "rgb"
+    # modality flow: read stored fields from <flow_root>/<video stem>/ (`vidssl flow extract`) instead of
+    # computing DIS on the fly; folders without a flow.json (other tools') are read with flow_bound
+    flow_root: Optional[str] = None
+    flow_bound: float = 20.0  # pixels: the bound of MMAction2 / denseflow's stored flow
     num_frames: int = 8  # T
     stride: int = 8  # tau, in frames at `fps`
     fps: Optional[float] = None  # target frame rate; null keeps each video's own
@@ -507,6 +511,11 @@ def validate(cfg: Config) -> None:
     if cfg.method["name"] == "cpc" and d.views != cfg.method["segments"]:
         raise ConfigError(f"video CPC reads its T segments as the views of a video: data.views ({d.views}) must "
                           f"equal method.segments ({cfg.method['segments']})")
+    if d.flow_root and d.modality != "flow":
+        raise ConfigError(f"data.flow_root is set ({d.flow_root}) but data.modality is {d.modality!r}: "
+                          "stored flow is read only with data.modality=flow")
+    if not d.flow_bound > 0:
+        raise ConfigError(f"bad value for 'data.flow_bound': {d.flow_bound} (pixels, > 0)")
     if d.test_crops not in (1, 3):
         raise ConfigError(f"bad value for 'data.test_crops': {d.test_crops} (allowed: 1, 3)")
     if d.t_max is not None and d.t_max < 0:

@@ -32,6 +32,11 @@ class SamplingError(ValueError):
     """Bad input to a sampler (frame count, frame rate or a clip setting)."""
 
 
+class FlowStoreError(ValueError):
+    """Stored optical flow is missing, malformed, or cannot be computed (e.g. TV-L1 without
+    OpenCV's contrib modules)."""
+
+
 class SyntheticError(ValueError):
     """Bad arguments to the synthetic dataset (names the argument and what is allowed)."""
 

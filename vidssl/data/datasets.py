@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from vidssl.config import DataConfig
 from vidssl.data.manifests import Manifest
 from vidssl.data.video import probe, read_frames
-from vidssl.errors import NoDecodableVideoError, VideoDecodeError
+from vidssl.errors import FlowStoreError, ManifestError, NoDecodableVideoError, VideoDecodeError
 
 log = logging.getLogger("vidssl.data")
 _WARNED: set[str] = set()  # bad paths already logged by this process
@@ -74,6 +74,8 @@ class VideoDataset(Dataset):
         self.transform = ClipTransform(cfg, train)
         self.num_views = cfg.views if train else cfg.test_clips * cfg.test_crops
         self._bad: dict[int, str] = {}  # index -> reason, known in this process
+        if cfg.flow_root:
+            _check_flow_root(manifest, cfg.flow_root)
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -93,9 +95,10 @@ class VideoDataset(Dataset):
                 continue
             try:
                 clips = self._clips(path, np.random.default_rng([seed, index]))
-            except VideoDecodeError as e:
-                self._bad[j] = e.reason
-                _warn_once(path, e.reason)
+            except (VideoDecodeError, FlowStoreError) as e:
+                reason = getattr(e, "reason", None) or str(e)
+                self._bad[j] = reason
+                _warn_once(path, reason)
                 bad.append(path)
                 continue
             return {"clips": clips, "index": index, "label": int(self.manifest.labels[j]), "bad_paths": bad}
@@ -110,6 +113,8 @@ class VideoDataset(Dataset):
         """Decode once, then transform every view: a tuple of pathways [V, C, T, S, S]."""
         from vidssl.data.sampling import test_clip_indices, train_clip_indices
 
+        if self.cfg.flow_root:
+            return self._stored_flow_clips(path, rng)
         backend = self.cfg.backend
         info = probe(path, backend)
         if self.train:
@@ -127,7 +132,51 @@ class VideoDataset(Dataset):
                 views.append(out)
             else:
                 views.extend(out)  # test: one entry per crop, clip-major
+        return self._stack(views)
+
+    def _stored_flow_clips(self, path: str, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        """As :meth:`_clips`, from stored fields: the T + 1 frames a flow clip is sampled at
+        give the T fields that start at its first T frames (field j joins frames j, j + 1)."""
+        from vidssl.data.flow_store import flow_folder, probe_flow, read_flow
+        from vidssl.data.sampling import test_clip_indices, train_clip_indices
+
+        folder = flow_folder(self.cfg.flow_root, path)
+        info = probe_flow(folder)
+        if self.train:
+            plan = train_clip_indices(rng, info.num_frames, info.fps, self.cfg)
+        else:
+            plan = test_clip_indices(info.num_frames, info.fps, self.cfg, self.cfg.test_clips)
+        last = info.num_frames - 2  # the last field; a padded clip repeats its last frame
+        plan = [[np.minimum(np.asarray(ix, np.int64)[:-1], last) for ix in clip] for clip in plan]
+        wanted = np.unique(np.concatenate([ix for clip in plan for ix in clip]))
+        fields = read_flow(folder, wanted, self.cfg.flow_bound)  # [len(wanted), H, W, 2]
+        views: list[list[torch.Tensor]] = []
+        shared = self.transform.draw(rng, *fields.shape[1:3]) if self.train and self.cfg.shared_draw else None
+        for clip in plan:
+            pathways = [fields[np.searchsorted(wanted, ix)] for ix in clip]
+            out = self.transform(pathways, rng) if shared is None else self.transform.apply(pathways, shared)
+            if self.train:
+                views.append(out)
+            else:
+                views.extend(out)
+        return self._stack(views)
+
+    @staticmethod
+    def _stack(views: list[list[torch.Tensor]]) -> tuple[torch.Tensor, ...]:
         return tuple(torch.stack([v[p] for v in views]) for p in range(len(views[0])))
+
+
+def _check_flow_root(manifest: Manifest, root: str) -> None:
+    """Every video needs its flow folder: one error naming the first missing ones."""
+    from vidssl.data.flow_store import missing_folders
+
+    missing = missing_folders(root, manifest.paths)
+    if missing:
+        shown = ", ".join(missing[:3])
+        raise ManifestError(
+            f"data.flow_root {root}: {len(missing)} of the {len(manifest)} videos of {manifest.source} have no "
+            f"flow folder (e.g. {shown}); run `vidssl flow extract {manifest.source} --out {root}`"
+        )
 
 
 class EpochSampler(Sampler):

@@ -69,7 +69,11 @@ Modality (``cfg.modality``) and normalisation:
   give ``T`` fields), clipped to +-10 px and divided by 10 (CPC Sec. 4.2 thresholds
   flow to [-10, 10]), then the spatial mean of each field is subtracted (CPC Sec.
   4.2, following the two-stream network). Colour, grayscale and blur draws are not
-  applied: flow fields are not colours.
+  applied: flow fields are not colours. Stored flow (``data.flow_root``,
+  :mod:`vidssl.data.flow_store`) comes in as float32 ``[T, H, W, 2]`` fields instead
+  of frames (T fields give T): they get the same crop, resize and flip, the vectors
+  follow the geometry (dx x S / w, dy x S / h; a flip negates dx), then the same
+  bound and mean subtraction.
 
 All shapes are ``[C, T', S, S]`` float32 per pathway.
 """
@@ -431,6 +435,8 @@ class ClipTransform:
     def apply(self, pathways: Sequence[np.ndarray], draw: ClipDraw) -> list[torch.Tensor]:
         """Apply ``draw`` to all frames of all pathways: list of ``[C, T'_p, S, S]``."""
         pathways = _check_pathways(pathways, self.cfg.modality)
+        if pathways[0].dtype == np.float32:
+            return self._apply_stored_flow(pathways, draw)
         top, left, h, w = draw.box
         lengths = [len(p) for p in pathways]
         # one crop + one resize for every frame of every pathway
@@ -469,6 +475,25 @@ class ClipTransform:
         d = torch.cat([d, d[-1:]]) if len(d) else torch.zeros_like(chunk[:, :1])
         return d / self._std
 
+    def _apply_stored_flow(self, pathways: Sequence[np.ndarray], draw: ClipDraw) -> list[torch.Tensor]:
+        """Stored fields float32 ``[T, H, W, 2]`` (pixels of the stored frames): the same crop,
+        resize and flip as the frames get, with the vectors following the geometry (dx, dy
+        scaled by the resize factors; a flip negates dx), then the bound and the mean
+        subtraction of the on-the-fly flow."""
+        top, left, h, w = draw.box
+        size = self.cfg.crop_size
+        crop = np.concatenate([p[:, top:top + h, left:left + w] for p in pathways])  # [N, h, w, 2]
+        x = torch.from_numpy(np.ascontiguousarray(crop)).permute(0, 3, 1, 2)  # [N, 2, h, w]
+        if (h, w) != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                              antialias=(h > size or w > size))
+        x = x * torch.tensor([size / w, size / h]).view(1, 2, 1, 1)
+        if draw.flip:
+            x = x.flip(-1) * torch.tensor([-1.0, 1.0]).view(1, 2, 1, 1)
+        x = x.clamp(-FLOW_BOUND, FLOW_BOUND) / FLOW_BOUND
+        x = x - x.mean(dim=(-2, -1), keepdim=True)
+        return [chunk.permute(1, 0, 2, 3).contiguous() for chunk in torch.split(x, [len(p) for p in pathways])]
+
     def _flow(self, chunk: torch.Tensor) -> torch.Tensor:
         if self._dis is None:
             import cv2
@@ -490,6 +515,15 @@ def _check_pathways(pathways, modality: str) -> list[np.ndarray]:
     for i, p in enumerate(pathways):
         if isinstance(p, torch.Tensor):
             p = p.numpy()
+        if modality == "flow" and isinstance(p, np.ndarray) and p.dtype == np.float32 and p.ndim == 4 \
+                and p.shape[-1] == 2 and min(p.shape[:3]) >= 1:
+            kinds = {q.dtype for q in out}
+            if kinds - {np.dtype(np.float32)}:
+                raise TransformError(f"pathway {i}: stored flow fields mixed with frames")
+            out.append(p)  # stored flow fields [T, H, W, 2] (vidssl.data.flow_store): T fields give T
+            continue
+        if any(q.dtype == np.float32 for q in out):
+            raise TransformError(f"pathway {i}: stored flow fields mixed with frames")
         if not isinstance(p, np.ndarray) or p.dtype != np.uint8 or p.ndim != 4 or p.shape[-1] != 3:
             desc = f"{p.dtype} {tuple(p.shape)}" if isinstance(p, np.ndarray) else type(p).__name__
             raise TransformError(f"pathway {i}: expected uint8 frames [T, H, W, 3], got {desc}")

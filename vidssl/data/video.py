@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -109,6 +109,37 @@ def decode_all(path: str | os.PathLike, backend: str = "pyav") -> int:
     if n == 0:
         raise VideoDecodeError(path, "no frames could be decoded")
     return n
+
+
+def iter_frames(path: str | os.PathLike, backend: str = "pyav", gray: bool = False) -> Iterator[np.ndarray]:
+    """Every frame in order: uint8 ``[H, W, 3]`` RGB, or ``[H, W]`` grey (ITU-R 601 luma)
+    with ``gray=True``. Streams (memory stays one frame); errors as VideoDecodeError."""
+    _check_backend(backend)
+    path = str(path)
+    if backend == "frames":
+        for f in _frame_files(path):
+            img = _imread(path, f)
+            yield _rgb_to_gray(img) if gray else img
+        return
+    n = 0
+    with _open(path) as (container, stream):
+        try:
+            for frame in container.decode(stream):
+                img = frame.to_ndarray(format="gray" if gray else "rgb24")
+                n += 1
+                yield img
+        except VideoDecodeError:
+            raise
+        except Exception as e:  # noqa: BLE001 - FFmpeg errors come in many types
+            raise VideoDecodeError(path, f"decoding failed after {n} frames ({_why(e)})") from None
+    if n == 0:
+        raise VideoDecodeError(path, "no frames could be decoded")
+
+
+def _rgb_to_gray(img: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
 
 
 # ----------------------------------------------------------------------------- PyAV

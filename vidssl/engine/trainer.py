@@ -207,9 +207,9 @@ def _dataset(cfg: Config, dataset):
         d = cfg.data
         manifest = open_manifest(d.train, format=d.format, root=d.root, split=d.split, label_column=d.label_column)
         dataset = VideoDataset(manifest, d, train=True)
-        return dataset, len(manifest), len(manifest.classes)
+        return dataset, len(manifest), manifest.num_classes
     manifest = getattr(dataset, "manifest", None)
-    classes = len(manifest.classes) if manifest is not None else getattr(dataset, "num_classes", 0)
+    classes = manifest.num_classes if manifest is not None else getattr(dataset, "num_classes", 0)
     return dataset, len(dataset), classes
 
 

@@ -155,7 +155,13 @@ class EvalContext:
                                                "segments", "fast_alpha", "short_video", "crop_size",
                                                "test_short_side", "test_crops", "test_clips")}
         sampler["mean"], sampler["std"] = d.augment.mean, d.augment.std
-        return _digest([source, _file_stamps(m.paths), sampler, self.cfg.eval.readout, "v2"])
+        stamps = _file_stamps(m.paths)
+        if d.flow_root:  # re-extracted flow (another method, bound or size) gives new features
+            from vidssl.data.flow_store import flow_folder
+
+            sampler["flow"] = [d.flow_root, d.flow_bound]
+            stamps += _file_stamps([str(flow_folder(d.flow_root, p) / "flow.json") for p in m.paths])
+        return _digest([source, stamps, sampler, self.cfg.eval.readout, "v2"])
 
     def features(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(features [N, V, D], labels [N]) of ``split`` ('train' or 'test'), cached; with

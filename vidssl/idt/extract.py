@@ -20,31 +20,12 @@ from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from vidssl.errors import ShardError
 from vidssl.fileio import atomic_write
+from vidssl.shards import parse_shard, shard_indices  # noqa: F401 - parse_shard: part of this module's API
 from vidssl.idt.options import IDTOptions
 from vidssl.idt.trajectories import extract_frames
 
 FILE_FORMAT = "vidssl-idt/1"
-
-
-def parse_shard(spec: Optional[str]) -> tuple[int, int]:
-    """'i/n' -> (i, n); None -> (0, 1)."""
-    if spec is None:
-        return 0, 1
-    try:
-        i, n = (int(p) for p in str(spec).split("/"))
-    except ValueError:
-        raise ShardError(f"--shard {spec!r}: expected i/n, e.g. 0/4") from None
-    if n < 1 or not 0 <= i < n:
-        raise ShardError(f"--shard {spec!r}: need 0 <= i < n")
-    return i, n
-
-
-def shard_indices(count: int, shard: tuple[int, int]) -> list[int]:
-    """Videos of shard i of n: every n-th one starting at i (balanced across shards)."""
-    i, n = shard
-    return list(range(i, count, n))
 
 
 def descriptor_file(out_dir: str | os.PathLike, video: str | os.PathLike) -> Path:
