@@ -12,7 +12,7 @@ import torch
 from vidssl.cli import main
 from vidssl.config import DataConfig
 from vidssl.data.flow_store import (FIELD_FILES, FlowOptions, dequantise, extract_flow_manifest, extract_video_flow,
-                                    flow_folder, flow_function, probe_flow, quantise, read_flow)
+                                    flow_function, probe_flow, quantise, read_flow)
 from vidssl.data.manifests import load_manifest, write_manifest
 from vidssl.data.synthetic import write_video
 from vidssl.data.transforms import ClipDraw, ClipTransform

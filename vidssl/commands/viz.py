@@ -3,12 +3,14 @@
     vidssl viz tsne --checkpoint CKPT --manifest M [--label-column C] [--out tsne.png]
     vidssl viz clusters --run LA_RUN [--clustering i] [--clusters K] [--members n] [--frames f]
     vidssl viz clusters --labels LABELS.npy --manifest M ...
+    vidssl viz cpc-steps RUN [RUN ...] [--names A B ...] [--out cpc_steps.png]
 
 ``tsne``: a t-SNE of a checkpoint's video embeddings, coloured by a label column (CPC
 paper Fig. 5). ``clusters``: a montage of K random clusters, a few middle frames per
 member (dense-trajectory paper Figs. 2-3), from the clusterings an LA checkpoint stores
 (``cluster_labels``) or from a .npy of labels [N] (or [m, N], e.g. ``vidssl cluster --out``)
-whose rows follow ``--manifest``.
+whose rows follow ``--manifest``. ``cpc-steps``: video CPC's prediction accuracy against
+the step k, one line per run (CPC paper Fig. 3), with the figures printed as a table.
 """
 from __future__ import annotations
 
@@ -43,6 +45,13 @@ def add_parser(sub) -> None:
     c.add_argument("--out", default="clusters.png")
     c.set_defaults(func=run_clusters)
 
+    k = vsub.add_parser("cpc-steps", help="video CPC: prediction accuracy against the step k, one line per run")
+    k.add_argument("runs", nargs="+", help="run directories of `vidssl pretrain` with method cpc")
+    k.add_argument("--names", nargs="*", default=None, help="legend names, one per run (default: folder names)")
+    k.add_argument("--tail", type=float, default=0.1, help="fraction of the last logged rows averaged (0.1)")
+    k.add_argument("--out", default="cpc_steps.png")
+    k.set_defaults(func=run_cpc_steps)
+
 
 def run_tsne(args) -> int:
     from vidssl.eval.features import make_context
@@ -72,4 +81,20 @@ def run_clusters(args) -> int:
                                names=member_names(manifest, args.label_column), backend=backend,
                                title=f"{source}: clustering {args.clustering} (members titled by {args.label_column})")
     print(out)
+    return 0
+
+
+def run_cpc_steps(args) -> int:
+    from vidssl.errors import ConfigError
+    from vidssl.viz.cpc_steps import plot_step_accuracy, step_accuracy
+
+    names = args.names or [Path(r).name for r in args.runs]
+    if len(names) != len(args.runs):
+        raise ConfigError(f"--names gives {len(names)} names for {len(args.runs)} runs")
+    curves = {n: step_accuracy(r, args.tail) for n, r in zip(names, args.runs)}
+    steps = sorted({k for c in curves.values() for k in c})
+    print("run".ljust(24) + "".join(f"k={k}".rjust(8) for k in steps))
+    for n, c in curves.items():
+        print(n[:24].ljust(24) + "".join((f"{c[k]:.3f}" if k in c else "-").rjust(8) for k in steps))
+    print(plot_step_accuracy(curves, args.out))
     return 0

@@ -1,0 +1,182 @@
+"""Video CPC on the benchmark-size built-in dataset: does the pretraining beat a random
+network on every input modality (CPC paper, Table 2)?
+
+    python benchmarks/bench_cpc.py [--modalities diff,rgb,flow_dis] [--seeds 0,1,2]
+        [--ablations max_step_1,...] [--out /tmp/vidssl_cpc] [--store docs/results/cpc]
+        [--table-only] [--no-doc]
+
+Data: ``builtin-bench:`` (1,200 / 300 / 600 train / val / test videos, 8 motion classes
+crossed with 8 scenes; see bench_claims.py). Recipe ``cpc_bench`` (cpc_tiny's settings on
+that data) per modality: frame differences, RGB with colour dropping (p = 0.5), stored DIS
+flow and stored TV-L1 flow (``vidssl flow extract`` of all three splits into
+OUT/flow_<method>; TV-L1 is ~700x slower than DIS, about 2.5 h for this data on 2 cores,
+so it is not in the default list). Against each, the random-init stacked-frame network
+of the same recipe. Both are measured with the frozen linear probe on the mean of z over
+the test-time segments (the recipe's ``eval.view_pooling: mean``), on the test videos'
+motion and scene labels, and on the validation videos' motion labels.
+
+``--ablations`` (Table 3, on frame differences; the reference is ``cpc_diff``): predicting
+only 1, 2 or 3 steps ahead, the Conv(2+1)D / ConvLSTM / LSTM context models, one
+augmentation draw for all segments ("w/o transformation") and no hard negatives; the
+prediction accuracy per k of the reference, of "w/o transformation" and of "no hard
+negatives" is drawn as the paper's Fig. 3 (docs/results/cpc_steps.png).
+
+Each finished run is stored as ``STORE/<run id>.json`` and skipped next time; the table
+(CPC - random per seed, with the verdict rule of claims_store) goes to docs/results.md,
+section ``cpc``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_claims import Bench  # noqa: E402
+from claims_store import STORE, RunStore, cell, paired, verdict  # noqa: E402
+
+MODALITIES = {  # name -> (label, overrides)
+    "diff": ("frame differences", ["data.modality=diff"]),
+    "rgb": ("RGB, colour dropping 0.5", ["data.modality=rgb", "data.augment.color_drop_p=0.5"]),
+    "flow_dis": ("DIS flow, stored", ["data.modality=flow"]),
+    "flow_tvl1": ("TV-L1 flow, stored", ["data.modality=flow"]),
+}
+
+
+class CPCBench(Bench):
+    def flow_root(self, method: str) -> Path:
+        """OUT/flow_<method>, extracted for the three splits (resumable)."""
+        from vidssl.data.flow_store import FlowOptions, extract_flow_manifest
+        from vidssl.data.manifests import load_manifest
+
+        root = self.out / f"flow_{method}"
+        for split, path in self.data().items():
+            stats = extract_flow_manifest(load_manifest(path).paths, root, FlowOptions(method=method),
+                                          workers=self.threads, progress=sys.stderr.isatty())
+            if stats["done"]:
+                print(f"[cpc] {method} flow of {split}: {stats['done']} videos, "
+                      f"{stats['fields'] / max(stats['seconds'], 1e-9):.0f} fields/s", flush=True)
+            if stats["failed"]:
+                raise SystemExit(f"flow extraction failed for {stats['failed'][:3]}")
+        return root
+
+    def overrides(self, modality: str) -> list[str]:
+        ov = list(MODALITIES[modality][1])
+        if modality.startswith("flow_"):
+            ov.append(f"data.flow_root={self.flow_root(modality.split('_', 1)[1])}")
+        return ov
+
+    def random_cpc(self, run_id: str, modality: str, seed: int) -> dict:
+        def make():
+            ov = [*self.overrides(modality), f"train.seed={seed}"]
+            figures = self.probe("random", self.data(), "cpc_bench", ov)
+            return {"kind": "random", "recipe": "cpc_bench", "overrides": ov, "seed": seed, "figures": figures}
+        return self.once(run_id, make)
+
+
+ABLATIONS = {  # name -> (Table 3 row, overrides on top of the diff reference)
+    "max_step_1": ("1 step", ["method.max_step=1"]),
+    "max_step_2": ("2 steps", ["method.max_step=2"]),
+    "max_step_3": ("3 steps", ["method.max_step=3"]),
+    "conv2plus1d": ("Conv(2+1)D context", ["method.context=conv2plus1d"]),
+    "convlstm": ("ConvLSTM context", ["method.context=convlstm"]),
+    "lstm": ("LSTM context (pooled)", ["method.context=lstm"]),
+    "shared_draw": ("w/o transformation", ["data.shared_draw=true"]),
+    "no_hard_negatives": ("w/o hard negatives", ["method.hard_negatives=false"]),
+}
+
+
+def by_seed(records: dict, prefix: str, key: str) -> dict[int, float]:
+    out = {}
+    for rid, rec in records.items():
+        if rid.startswith(prefix + "_s") and rid[len(prefix) + 2:].isdigit():
+            out[int(rid[len(prefix) + 2:])] = rec["figures"][key]
+    return out
+
+
+def table(records: dict) -> str:
+    lines = ["| input | linear probe on | CPC | random init | CPC - random per seed | CPC > random |",
+             "|---|---|---|---|---|---|"]
+    for modality, (label, _) in MODALITIES.items():
+        for key, what in (("motion", "motion (test)"), ("appearance", "scene (test)"), ("motion_val", "motion (val)")):
+            a, b = by_seed(records, f"cpc_{modality}", key), by_seed(records, f"random_cpc_{modality}", key)
+            if not a and not b:
+                continue
+            diffs = paired(a, b)
+            signs = " ".join(f"{d:+.3f}" for d in diffs.values()) or "–"
+            lines.append(f"| {label} | {what} | {cell(list(a.values()))} | {cell(list(b.values()))} | {signs} | "
+                         f"{verdict(diffs)} |")
+    rows = [("cpc_diff", "reference (all steps, masked 3D conv)")] + [(f"ablation_{n}", label)
+                                                                        for n, (label, _) in ABLATIONS.items()]
+    if any(by_seed(records, rid, "motion") for rid, _ in rows[1:]):
+        ref = by_seed(records, "cpc_diff", "motion")
+        lines += ["", "Table 3 on frame differences (linear probe, motion, test):", "",
+                  "| variant | motion (test) | motion (val) | variant - reference per seed |", "|---|---|---|---|"]
+        for rid, label in rows:
+            a = by_seed(records, rid, "motion")
+            if not a:
+                continue
+            diffs = " ".join(f"{d:+.3f}" for d in paired(a, ref).values()) if rid != "cpc_diff" else "–"
+            lines.append(f"| {label} | {cell(list(a.values()))} | "
+                         f"{cell(list(by_seed(records, rid, 'motion_val').values()))} | {diffs} |")
+    minutes = [r["train_minutes"] for rid, r in records.items() if rid.startswith("cpc_") and "train_minutes" in r]
+    lines.append(f"\nChance: 0.125 on both label sets. Pretraining: {cell(minutes, 1)} minutes per run on 2 cores.")
+    return "\n".join(lines)
+
+
+def steps_picture(out: Path, png: Path) -> None:
+    """Fig. 3 from the seed-0 runs that exist: accuracy per k with and without the hard parts."""
+    from vidssl.viz.cpc_steps import plot_step_accuracy, step_accuracy
+
+    runs = {"hard negatives + transformations": "cpc_diff_s0", "w/o transformation": "ablation_shared_draw_s0",
+            "w/o hard negatives": "ablation_no_hard_negatives_s0"}
+    curves = {name: step_accuracy(out / "runs" / rid) for name, rid in runs.items()
+              if (out / "runs" / rid / "metrics.jsonl").is_file()}
+    if curves:
+        print(plot_step_accuracy(curves, png, "video CPC on frame differences (builtin-bench, seed 0)"))
+        for name, acc in curves.items():
+            print(f"  {name}: " + " ".join(f"k{k} {v:.3f}" for k, v in acc.items()))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--modalities", default="diff,rgb,flow_dis", help=f"comma-separated: {', '.join(MODALITIES)}")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--ablations", default="", help=f"comma-separated Table 3 rows: {', '.join(ABLATIONS)}")
+    ap.add_argument("--out", default="/tmp/vidssl_cpc", help="run folders, stored flow, features")
+    ap.add_argument("--store", default=str(STORE.parent / "cpc"), help="folder of the per-run JSON figures")
+    ap.add_argument("--table-only", action="store_true", help="run nothing: rebuild the table from the store")
+    ap.add_argument("--threads", type=int, default=2)
+    from results_doc import add_doc_argument, provenance, write_section
+
+    add_doc_argument(ap)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    store = RunStore(args.store)
+    start = time.time()
+    if not args.table_only:
+        bench = CPCBench(Path(args.out), store, args.threads)
+        for seed in [int(s) for s in args.seeds.split(",") if s]:
+            for modality in [m for m in args.modalities.split(",") if m]:
+                if modality not in MODALITIES:
+                    raise SystemExit(f"unknown modality {modality!r} (allowed: {', '.join(MODALITIES)})")
+                bench.random_cpc(f"random_cpc_{modality}_s{seed}", modality, seed)
+                bench.pretrain(f"cpc_{modality}_s{seed}", "cpc_bench", bench.overrides(modality), seed)
+        for seed in [int(s) for s in args.seeds.split(",") if s]:
+            for name in [a for a in args.ablations.split(",") if a]:
+                if name not in ABLATIONS:
+                    raise SystemExit(f"unknown ablation {name!r} (allowed: {', '.join(ABLATIONS)})")
+                bench.pretrain(f"ablation_{name}_s{seed}", "cpc_bench",
+                               [*bench.overrides("diff"), *ABLATIONS[name][1]], seed)
+        steps_picture(Path(args.out), Path(args.store).parent / "cpc_steps.png")
+    text = table(store.all())
+    print("\n" + text)
+    if args.doc:
+        write_section("cpc", text + "\n\n" + provenance((time.time() - start) / 60), args.doc_path)
+
+
+if __name__ == "__main__":
+    main()
