@@ -1,5 +1,6 @@
 """`vidssl demo` end to end on a few tiny videos: every stage runs and writes its files."""
 import json
+from pathlib import Path
 
 from vidssl.cli import main
 
@@ -40,3 +41,17 @@ def test_demo_la_rows_come_from_the_la_idt_workflow(tmp_path, monkeypatch):
         dict.fromkeys(("extract", "ir", "la", "la_idt", "la_joint"), "done")
     assert results["runs"]["Video LA + IDT prior (3D R-18)"].endswith("la_joint")
     assert (out / "la_idt" / "clusters.json").is_file()
+
+
+def test_demo_cpc_rows_read_the_mean_over_segments(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDSSL_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--videos", "32", "--epochs", "1", "--only", "cpc_tiny",
+                 "--set", *TINY, "model.options.frames=4", "data.hop=2", "data.views=3", "method.segments=3"])
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["results"]) == {"random init (stacked-frame 2D R-18)", "video CPC (stacked-frame 2D R-18)"}
+    assert all(0.0 <= v <= 1.0 for row in results["results"].values() for v in row.values())
+    run = results["runs"]["video CPC (stacked-frame 2D R-18)"]
+    rows = [json.loads(r) for r in (Path(run) / "metrics.jsonl").read_text().splitlines()]
+    assert any("acc_k2" in r for r in rows)  # a CPC run, predicting 2 steps ahead

@@ -48,6 +48,8 @@ ENTRIES: list[DemoEntry] = [
     DemoEntry("Video LA (3D R-18)", "la_idt_tiny", stage="la"),
     DemoEntry("Video LA + IDT prior (3D R-18)", "la_idt_tiny", stage="la_joint"),
     DemoEntry("rho-SimCLR rho=2 (3D R-18)", "simclr_tiny"),  # the best of the four on 2 cores (docs/results.md)
+    DemoEntry("random init (stacked-frame 2D R-18)", "cpc_tiny", train=False),
+    DemoEntry("video CPC (stacked-frame 2D R-18)", "cpc_tiny"),
 ]
 
 # (column title, protocol, label column)
