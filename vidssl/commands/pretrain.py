@@ -6,13 +6,16 @@ last line). ``train-supervised`` is the same engine with ``method.name=supervise
 so the same backbone is trained with the labels.
 
 Options may stand anywhere after CONFIG, among the overrides:
-``--run-dir DIR`` (default ``train.out/train.name``, or a new timestamped folder) and
-``--resume`` / ``--no-resume`` (default: resume from ``DIR/checkpoints/last.pt``).
+``--run-dir DIR`` (default ``train.out/train.name``, or a new timestamped folder),
+``--resume`` / ``--no-resume`` (default: resume from ``DIR/checkpoints/last.pt``) and
+``--label-column COL`` (the manifest column holding the labels: ``data.label_column=COL``,
+as ``--label-column`` of ``vidssl eval``).
 Under ``torchrun --nproc_per_node N -m vidssl pretrain ...`` the run is data-parallel.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -35,19 +38,22 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", default=None, help="run directory (default: train.out/train.name or a new one)")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="resume from RUN_DIR/checkpoints/last.pt when present (default: yes)")
+    p.add_argument("--label-column", default=None,
+                   help="manifest column holding the labels (data.label_column; default: label)")
 
 
 def split_options(args: argparse.Namespace) -> tuple[argparse.Namespace, list[str]]:
-    """Pull ``--run-dir`` / ``--resume`` out of the overrides."""
+    """Pull ``--run-dir`` / ``--resume`` / ``--label-column`` out of the overrides."""
     p = argparse.ArgumentParser(prog=f"vidssl {args.command_name}", add_help=False)
     _add_options(p)
-    opts, rest = p.parse_known_args(args.overrides, namespace=argparse.Namespace(run_dir=args.run_dir,
-                                                                                  resume=args.resume))
+    opts, rest = p.parse_known_args(args.overrides, namespace=argparse.Namespace(
+        run_dir=args.run_dir, resume=args.resume, label_column=args.label_column))
     unknown = [r for r in rest if r.startswith("-")]
     if unknown:
         from vidssl.errors import ConfigError
 
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)} (allowed: --run-dir DIR, --resume, --no-resume)")
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} (allowed: --run-dir DIR, --resume, --no-resume, "
+                          "--label-column COL)")
     return opts, rest
 
 
@@ -57,6 +63,8 @@ def run(args) -> int:
     from vidssl.errors import CheckpointError, NonFiniteLossError
 
     opts, overrides = split_options(args)
+    if opts.label_column is not None:  # JSON-quoted: the override's value is read as YAML ('1' is a string)
+        overrides = [*overrides, f"data.label_column={json.dumps(opts.label_column)}"]
     cfg = load_recipe(args.config, overrides, args.supervised)
     run_dir = Path(opts.run_dir) if opts.run_dir else default_run_dir(cfg, prefix=Path(args.config).stem)
     try:

@@ -28,7 +28,9 @@ def plot_tsne(points: np.ndarray, labels: np.ndarray, class_names: list[str], ou
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 5))
-    cmap = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
+    # integer labels come without class names: the label space is then max label + 1
+    num_classes = max(len(class_names), int(labels.max(initial=-1)) + 1)
+    cmap = plt.get_cmap("tab10" if num_classes <= 10 else "tab20")
     for c in np.unique(labels):
         m = labels == c
         name = class_names[c] if 0 <= c < len(class_names) else str(c)
