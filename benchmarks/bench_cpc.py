@@ -2,7 +2,7 @@
 network on every input modality (CPC paper, Table 2)?
 
     python benchmarks/bench_cpc.py [--modalities diff,rgb,flow_dis] [--seeds 0,1,2]
-        [--ablations max_step_1,...] [--out /tmp/vidssl_cpc] [--store docs/results/cpc]
+        [--ablations max_step_1,...] [--fractions] [--out /tmp/vidssl_cpc] [--store docs/results/cpc]
         [--table-only] [--no-doc]
 
 Data: ``builtin-bench:`` (1,200 / 300 / 600 train / val / test videos, 8 motion classes
@@ -21,6 +21,9 @@ augmentation draw for all segments ("w/o transformation") and no hard negatives;
 prediction accuracy per k of the reference, of "w/o transformation" and of "no hard
 negatives" is drawn as the paper's Fig. 3 (docs/results/cpc_steps.png).
 
+``--fractions`` (Fig. 4): the linear probe on 5 %, 18 % and 100 % of the training labels
+(stratified, 5 draws), for every stored CPC and random-init run.
+
 Each finished run is stored as ``STORE/<run id>.json`` and skipped next time; the table
 (CPC - random per seed, with the verdict rule of claims_store) goes to docs/results.md,
 section ``cpc``.
@@ -28,6 +31,7 @@ section ``cpc``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -69,6 +73,28 @@ class CPCBench(Bench):
             ov.append(f"data.flow_root={self.flow_root(modality.split('_', 1)[1])}")
         return ov
 
+    def fractions(self, run_id: str) -> None:
+        """Fig. 4: the linear probe (motion, test) learned from 5 % and 18 % of the training
+        labels (5 stratified draws each) and from all of them, added to a stored record."""
+        from vidssl.eval.features import make_context
+        from vidssl.eval.protocols import evaluate_context, resolve_checkpoint
+
+        rec = self.store.get(run_id)
+        if rec is None or "fractions" in rec:
+            return
+        data = self.data()
+        if rec["kind"] == "random":
+            ckpt, recipe, ov = "random", rec["recipe"], list(rec["overrides"])
+        else:
+            ckpt, recipe, ov = str(self.out / "runs" / run_id / "checkpoints" / "last.pt"), None, []
+        ctx = make_context(resolve_checkpoint(ckpt), data["train"], data["test"],
+                           [*ov, "eval.fewshot_shots=[]", "eval.fewshot_draws=5"], "label", progress=False,
+                           recipe=recipe)
+        out = evaluate_context("fewshot", ctx)
+        rec["fractions"] = {k: out[k] for k in ("frac0.05", "frac0.05_std", "frac0.18", "frac0.18_std", "frac1")}
+        self.store.put(run_id, {k: v for k, v in rec.items() if k != "id"})
+        print(f"[cpc] {run_id} fractions: {json.dumps(rec['fractions'])}", flush=True)
+
     def random_cpc(self, run_id: str, modality: str, seed: int) -> dict:
         def make():
             ov = [*self.overrides(modality), f"train.seed={seed}"]
@@ -97,6 +123,14 @@ def by_seed(records: dict, prefix: str, key: str) -> dict[int, float]:
     return out
 
 
+def fraction_by_seed(records: dict, prefix: str, key: str) -> dict[int, float]:
+    out = {}
+    for rid, rec in records.items():
+        if rid.startswith(prefix + "_s") and rid[len(prefix) + 2:].isdigit() and "fractions" in rec:
+            out[int(rid[len(prefix) + 2:])] = rec["fractions"][key]
+    return out
+
+
 def table(records: dict) -> str:
     lines = ["| input | linear probe on | CPC | random init | CPC - random per seed | CPC > random |",
              "|---|---|---|---|---|---|"]
@@ -122,6 +156,18 @@ def table(records: dict) -> str:
             diffs = " ".join(f"{d:+.3f}" for d in paired(a, ref).values()) if rid != "cpc_diff" else "–"
             lines.append(f"| {label} | {cell(list(a.values()))} | "
                          f"{cell(list(by_seed(records, rid, 'motion_val').values()))} | {diffs} |")
+    if any("fractions" in r for r in records.values()):
+        lines += ["", "Fraction of the training labels (Fig. 4; linear probe, motion, test; 5 draws per fraction):", "",
+                  "| input | labels | CPC | random init | CPC - random per seed | CPC > random |",
+                  "|---|---|---|---|---|---|"]
+        for modality, (label, _) in MODALITIES.items():
+            for frac in ("0.05", "0.18", "1"):
+                a, b = (fraction_by_seed(records, f"{p}_{modality}", f"frac{frac}") for p in ("cpc", "random_cpc"))
+                if a or b:
+                    diffs = paired(a, b)
+                    lines.append(f"| {label} | {float(frac):.0%} | {cell(list(a.values()))} | "
+                                 f"{cell(list(b.values()))} | {' '.join(f'{d:+.3f}' for d in diffs.values()) or '–'}"
+                                 f" | {verdict(diffs)} |")
     minutes = [r["train_minutes"] for rid, r in records.items() if rid.startswith("cpc_") and "train_minutes" in r]
     lines.append(f"\nChance: 0.125 on both label sets. Pretraining: {cell(minutes, 1)} minutes per run on 2 cores.")
     return "\n".join(lines)
@@ -148,6 +194,8 @@ def main() -> None:
     ap.add_argument("--ablations", default="", help=f"comma-separated Table 3 rows: {', '.join(ABLATIONS)}")
     ap.add_argument("--out", default="/tmp/vidssl_cpc", help="run folders, stored flow, features")
     ap.add_argument("--store", default=str(STORE.parent / "cpc"), help="folder of the per-run JSON figures")
+    ap.add_argument("--fractions", action="store_true",
+                    help="add Fig. 4's fraction-of-labels probes to every stored CPC and random-init run")
     ap.add_argument("--table-only", action="store_true", help="run nothing: rebuild the table from the store")
     ap.add_argument("--threads", type=int, default=2)
     from results_doc import add_doc_argument, provenance, write_section
@@ -171,6 +219,10 @@ def main() -> None:
                     raise SystemExit(f"unknown ablation {name!r} (allowed: {', '.join(ABLATIONS)})")
                 bench.pretrain(f"ablation_{name}_s{seed}", "cpc_bench",
                                [*bench.overrides("diff"), *ABLATIONS[name][1]], seed)
+        if args.fractions:
+            for rid in sorted(store.all()):
+                if rid.startswith(("cpc_", "random_cpc_")):
+                    bench.fractions(rid)
         steps_picture(Path(args.out), Path(args.store).parent / "cpc_steps.png")
     text = table(store.all())
     print("\n" + text)
