@@ -2,11 +2,14 @@
 
 A leaf module (it imports only the errors), so that every
 part that processes a manifest video by video (dense trajectories, stored optical
-flow) splits the work the same way.
+flow) splits and runs the work the same way: :func:`parse_shard`, :func:`shard_indices`,
+and :func:`run_jobs` (worker processes and a progress bar).
 """
 from __future__ import annotations
 
-from typing import Optional
+import sys
+import time
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from vidssl.errors import ShardError
 
@@ -28,3 +31,44 @@ def shard_indices(count: int, shard: tuple[int, int]) -> list[int]:
     """Videos of shard i of n: every n-th one starting at i (balanced across shards)."""
     i, n = shard
     return list(range(i, count, n))
+
+
+def run_jobs(fn: Callable[[Any], Any], jobs: Sequence[Any], *, workers: int = 1,
+             initializer: Optional[Callable[[], None]] = None, progress: bool = False, log=sys.stderr,
+             postfix: Optional[Callable[[float], str]] = None) -> Iterator[Any]:
+    """``fn(job)`` for every job, in this process (``workers <= 1``) or in ``workers`` spawned
+    processes (results then come in completion order); yields the results.
+
+    ``initializer`` runs once per process (e.g. one OpenCV thread each); with ``progress`` a
+    tqdm bar counts the jobs, its text ``postfix(elapsed seconds)`` after every result.
+    ``fn`` and ``initializer`` must be module-level functions (picklable) for workers > 1.
+    """
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), unit="video", file=log, dynamic_ncols=True)
+    t0 = time.perf_counter()
+    pool = None
+    if workers <= 1:
+        if initializer is not None:
+            initializer()
+        results = map(fn, jobs)
+    else:
+        import multiprocessing as mp
+
+        pool = mp.get_context("spawn").Pool(workers, initializer=initializer)
+        results = pool.imap_unordered(fn, jobs)
+    try:
+        for res in results:
+            yield res
+            if bar is not None:
+                bar.update(1)
+                if postfix is not None:
+                    bar.set_postfix_str(postfix(max(time.perf_counter() - t0, 1e-9)))
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+        if bar is not None:
+            bar.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vidssl.commands.idt import _load, _manifest_args
+from vidssl.commands.idt import _job_args, _load, _manifest_args
 
 
 def add_parser(sub) -> None:
@@ -28,9 +28,7 @@ def add_parser(sub) -> None:
                    help="downscale frames to this short side first, never upscale (256, the paper's; 0 = native)")
     e.add_argument("--quality", type=int, default=95, help="JPEG quality (95)")
     e.add_argument("--backend", default="pyav", choices=["pyav", "frames"], help="how videos are decoded")
-    e.add_argument("--shard", default=None, help="i/n: process only shard i of n (SLURM arrays, several machines)")
-    e.add_argument("--workers", type=int, default=1, help="worker processes, one OpenCV thread each")
-    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    _job_args(e)
     e.set_defaults(func=run_extract)
 
 

@@ -23,6 +23,13 @@ def _manifest_args(p) -> None:
     p.add_argument("--split", type=int, default=1)
 
 
+def _job_args(p) -> None:
+    """--shard / --workers / --quiet of the commands that process a manifest video by video."""
+    p.add_argument("--shard", default=None, help="i/n: process only shard i of n (SLURM arrays, several machines)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes, one OpenCV thread each")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("idt", help="Improved Dense Trajectories: extract, fit PCA+GMM, encode Fisher vectors",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -32,8 +39,7 @@ def add_parser(sub) -> None:
     e = isub.add_parser("extract", help="IDT descriptors of every video (one compressed .npz each, resumable)")
     _manifest_args(e)
     e.add_argument("--out", required=True, help="output folder for the descriptor files")
-    e.add_argument("--shard", default=None, help="i/n: process only shard i of n (SLURM arrays, several machines)")
-    e.add_argument("--workers", type=int, default=1, help="worker processes, one OpenCV thread each")
+    _job_args(e)
     e.add_argument("--flow", default="farneback", choices=["farneback", "dis"],
                    help="optical flow: farneback (original) or dis (faster)")
     e.add_argument("--no-camera", action="store_true",
@@ -46,7 +52,6 @@ def add_parser(sub) -> None:
     e.add_argument("--max-short-side", type=int, default=None, help="downscale frames to this short side")
     e.add_argument("--max-tracks", type=int, default=None, help="keep at most this many trajectories per video")
     e.add_argument("--max-frames", type=int, default=None, help="use at most this many frames per video")
-    e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=run_extract)
 
     f = isub.add_parser("fit", help="sample descriptors and fit PCA + diagonal GMM (+ the count sketch)")

@@ -41,7 +41,7 @@ import numpy as np
 
 from vidssl.data.video import DEFAULT_FRAMES_FPS, VideoInfo, iter_frames, probe
 from vidssl.errors import FlowStoreError
-from vidssl.shards import shard_indices
+from vidssl.shards import run_jobs, shard_indices
 
 FORMAT = "vidssl-flow/1"
 METHODS = ("tvl1", "dis")
@@ -322,37 +322,14 @@ def extract_flow_manifest(videos: Sequence[str], out_dir: str | os.PathLike, opt
     stats = {"done": 0, "skipped": skipped, "failed": [], "fields": 0, "seconds": 0.0}
     if not jobs:
         return stats
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), unit="video", file=log, dynamic_ncols=True)
     t0 = time.perf_counter()
-    if workers <= 1:
-        _init_worker()
-        results = map(_run_job, jobs)
-        pool = None
-    else:
-        import multiprocessing as mp
-
-        pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker)
-        results = pool.imap_unordered(_run_job, jobs)
-    try:
-        for video, fields, err in results:
-            if err is not None:
-                stats["failed"].append((video, err))
-                print(f"vidssl flow: skipped {video}: {err}", file=log)
-            else:
-                stats["done"] += 1
-                stats["fields"] += fields
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"{stats['fields'] / max(time.perf_counter() - t0, 1e-9):.1f} fields/s")
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
-        if bar is not None:
-            bar.close()
+    for video, fields, err in run_jobs(_run_job, jobs, workers=workers, initializer=_init_worker, progress=progress,
+                                       log=log, postfix=lambda el: f"{stats['fields'] / el:.1f} fields/s"):
+        if err is not None:
+            stats["failed"].append((video, err))
+            print(f"vidssl flow: skipped {video}: {err}", file=log)
+        else:
+            stats["done"] += 1
+            stats["fields"] += fields
     stats["seconds"] = time.perf_counter() - t0
     return stats

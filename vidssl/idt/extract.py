@@ -21,7 +21,7 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from vidssl.fileio import atomic_write
-from vidssl.shards import parse_shard, shard_indices  # noqa: F401 - parse_shard: part of this module's API
+from vidssl.shards import parse_shard, run_jobs, shard_indices  # noqa: F401 - parse_shard: part of this module's API
 from vidssl.idt.options import IDTOptions
 from vidssl.idt.trajectories import extract_frames
 
@@ -165,15 +165,15 @@ def extract_manifest(videos: Sequence[str], out_dir: str | os.PathLike, opts: ID
     stats = {"done": 0, "skipped": skipped, "failed": [], "frames": 0, "trajectories": 0, "seconds": 0.0}
     if not jobs:
         return stats
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), unit="video", file=log, dynamic_ncols=True)
     t0 = time.perf_counter()
 
-    def report(res):
-        _, video, ntraj, nframes, _, err = res
+    def postfix(el: float) -> str:
+        return f"{(stats['done'] + len(stats['failed'])) / el:.2f} videos/s, {stats['frames'] / el:.1f} frames/s"
+
+    opts_dict = opts.to_dict()
+    for _, video, ntraj, nframes, _, err in run_jobs(_star, [(j, opts_dict) for j in jobs], workers=workers,
+                                                     initializer=_init_worker, progress=progress, log=log,
+                                                     postfix=postfix):
         if err is not None:
             stats["failed"].append((video, err))
             print(f"vidssl idt: skipped {video}: {err}", file=log)
@@ -181,26 +181,6 @@ def extract_manifest(videos: Sequence[str], out_dir: str | os.PathLike, opts: ID
             stats["done"] += 1
             stats["frames"] += nframes
             stats["trajectories"] += ntraj
-        if bar is not None:
-            el = max(time.perf_counter() - t0, 1e-9)
-            bar.update(1)
-            bar.set_postfix_str(f"{(stats['done'] + len(stats['failed'])) / el:.2f} videos/s, "
-                                f"{stats['frames'] / el:.1f} frames/s")
-
-    opts_dict = opts.to_dict()
-    if workers <= 1:
-        _init_worker()
-        for job in jobs:
-            report(_run_job(job, opts_dict))
-    else:
-        import multiprocessing as mp
-
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init_worker) as pool:
-            for res in pool.imap_unordered(_star, [(j, opts_dict) for j in jobs]):
-                report(res)
-    if bar is not None:
-        bar.close()
     stats["seconds"] = time.perf_counter() - t0
     return stats
 
