@@ -2,7 +2,7 @@
 network on every input modality (CPC paper, Table 2)?
 
     python benchmarks/bench_cpc.py [--modalities diff,rgb,flow_dis] [--seeds 0,1,2]
-        [--ablations max_step_1,...] [--fractions] [--out /tmp/vidssl_cpc] [--store docs/results/cpc]
+        [--ablations max_step_1,...] [--fractions] [--finetune] [--out /tmp/vidssl_cpc] [--store docs/results/cpc]
         [--table-only] [--no-doc]
 
 Data: ``builtin-bench:`` (1,200 / 300 / 600 train / val / test videos, 8 motion classes
@@ -22,7 +22,8 @@ prediction accuracy per k of the reference, of "w/o transformation" and of "no h
 negatives" is drawn as the paper's Fig. 3 (docs/results/cpc_steps.png).
 
 ``--fractions`` (Fig. 4): the linear probe on 5 %, 18 % and 100 % of the training labels
-(stratified, 5 draws), for every stored CPC and random-init run.
+(stratified, 5 draws), for every stored CPC and random-init run; ``--finetune``: fine-tuning
+the frame-difference CPC network on those fractions against training it from scratch.
 
 Each finished run is stored as ``STORE/<run id>.json`` and skipped next time; the table
 (CPC - random per seed, with the verdict rule of claims_store) goes to docs/results.md,
@@ -95,6 +96,31 @@ class CPCBench(Bench):
         self.store.put(run_id, {k: v for k, v in rec.items() if k != "id"})
         print(f"[cpc] {run_id} fractions: {json.dumps(rec['fractions'])}", flush=True)
 
+    def finetune(self, run_id: str, source: str, fraction: float, seed: int) -> dict:
+        """Fig. 4's fine-tuning: the cpc_diff network of ``seed`` (``source`` "cpc", decay
+        towards it, L2-SP) or the same network from random init (``"scratch"``), trained on
+        ``fraction`` of the training labels (stratified), with early stopping on a validation
+        split carved from that fraction; top-1 on the test videos' motion labels."""
+        from vidssl.eval.features import make_context
+        from vidssl.eval.protocols import evaluate_context, resolve_checkpoint
+
+        def make():
+            data = self.data()
+            ov = [*FINETUNE, f"eval.label_fraction={fraction}", f"train.seed={seed}",
+                  f"eval.out_dir={self.out / 'finetune' / run_id}"]
+            if source == "cpc":
+                ckpt, recipe = str(self.out / "runs" / f"cpc_diff_s{seed}" / "checkpoints" / "last.pt"), None
+            else:
+                ckpt, recipe = "random", "cpc_bench"
+                ov = [*self.overrides("diff"), *ov, "eval.finetune_l2sp=0"]
+            ctx = make_context(resolve_checkpoint(ckpt), data["train"], data["test"], ov, "label", progress=False,
+                               recipe=recipe)
+            out = evaluate_context("finetune", ctx)
+            figures = {k: out[k] for k in ("top1", "val_top1", "best_epoch", "epochs_run", "num_finetune_train")}
+            return {"kind": "finetune", "source": source, "fraction": fraction, "overrides": ov, "seed": seed,
+                    "figures": figures}
+        return self.once(run_id, make)
+
     def random_cpc(self, run_id: str, modality: str, seed: int) -> dict:
         def make():
             ov = [*self.overrides(modality), f"train.seed={seed}"]
@@ -102,6 +128,14 @@ class CPCBench(Bench):
             return {"kind": "random", "recipe": "cpc_bench", "overrides": ov, "seed": seed, "figures": figures}
         return self.once(run_id, make)
 
+
+# Fig. 4's fine-tuning, sized for 2 cores: the paper's optimiser settings (cpc_ucf101: batch 16,
+# lr 0.005, dropout 0.5, L2-SP 0.01, early stopping) for 10 epochs (drop at 7) on one segment
+# per training video instead of 8; every stage trains (the paper fine-tunes the whole network)
+FINETUNE = ["eval.finetune_epochs=10", "eval.finetune_milestones=[7]", "eval.finetune_batch_size=16",
+            "eval.finetune_lr=0.005", "eval.finetune_dropout=0.5", "eval.finetune_l2sp=0.01", "eval.finetune_wd=0",
+            "eval.finetune_stop_patience=4", "eval.finetune_freeze_stages=0", "eval.train_views=1"]
+FRACTIONS = (0.05, 0.18, 1.0)
 
 ABLATIONS = {  # name -> (Table 3 row, overrides on top of the diff reference)
     "max_step_1": ("1 step", ["method.max_step=1"]),
@@ -168,6 +202,17 @@ def table(records: dict) -> str:
                     lines.append(f"| {label} | {float(frac):.0%} | {cell(list(a.values()))} | "
                                  f"{cell(list(b.values()))} | {' '.join(f'{d:+.3f}' for d in diffs.values()) or '–'}"
                                  f" | {verdict(diffs)} |")
+    ft = {rid: r for rid, r in records.items() if r.get("kind") == "finetune"}
+    if ft:
+        lines += ["", "Fine-tuning on a fraction of the training labels (Fig. 4; frame differences, motion, test):",
+                  "", "| labels | CPC, fine-tuned | from scratch | CPC - scratch per seed | CPC > scratch |",
+                  "|---|---|---|---|---|"]
+        for frac in FRACTIONS:
+            a, b = ({r["seed"]: r["figures"]["top1"] for r in ft.values()
+                     if r["source"] == src and r["fraction"] == frac} for src in ("cpc", "scratch"))
+            diffs = paired(a, b)
+            lines.append(f"| {frac:.0%} | {cell(list(a.values()))} | {cell(list(b.values()))} | "
+                         f"{' '.join(f'{d:+.3f}' for d in diffs.values()) or '–'} | {verdict(diffs)} |")
     minutes = [r["train_minutes"] for rid, r in records.items() if rid.startswith("cpc_") and "train_minutes" in r]
     lines.append(f"\nChance: 0.125 on both label sets. Pretraining: {cell(minutes, 1)} minutes per run on 2 cores.")
     return "\n".join(lines)
@@ -194,6 +239,8 @@ def main() -> None:
     ap.add_argument("--ablations", default="", help=f"comma-separated Table 3 rows: {', '.join(ABLATIONS)}")
     ap.add_argument("--out", default="/tmp/vidssl_cpc", help="run folders, stored flow, features")
     ap.add_argument("--store", default=str(STORE.parent / "cpc"), help="folder of the per-run JSON figures")
+    ap.add_argument("--finetune", action="store_true",
+                    help="Fig. 4's fine-tuning on 5/18/100 %% of the labels: CPC (frame differences) vs scratch")
     ap.add_argument("--fractions", action="store_true",
                     help="add Fig. 4's fraction-of-labels probes to every stored CPC and random-init run")
     ap.add_argument("--table-only", action="store_true", help="run nothing: rebuild the table from the store")
@@ -219,6 +266,11 @@ def main() -> None:
                     raise SystemExit(f"unknown ablation {name!r} (allowed: {', '.join(ABLATIONS)})")
                 bench.pretrain(f"ablation_{name}_s{seed}", "cpc_bench",
                                [*bench.overrides("diff"), *ABLATIONS[name][1]], seed)
+        if args.finetune:
+            for seed in [int(s) for s in args.seeds.split(",") if s]:
+                for frac in FRACTIONS:
+                    for src in ("cpc", "scratch"):
+                        bench.finetune(f"finetune_{src}_diff_f{frac:g}_s{seed}", src, frac, seed)
         if args.fractions:
             for rid in sorted(store.all()):
                 if rid.startswith(("cpc_", "random_cpc_")):
