@@ -177,6 +177,20 @@ def table(records: dict) -> str:
             signs = " ".join(f"{d:+.3f}" for d in diffs.values()) or "–"
             lines.append(f"| {label} | {what} | {cell(list(a.values()))} | {cell(list(b.values()))} | {signs} | "
                          f"{verdict(diffs)} |")
+    claims = [("frame differences > RGB (CPC)", "cpc_diff", "cpc_rgb"),
+              ("DIS flow > RGB (CPC)", "cpc_flow_dis", "cpc_rgb"),
+              ("TV-L1 flow > DIS flow (CPC)", "cpc_flow_tvl1", "cpc_flow_dis"),
+              ("all steps > 1 step (frame differences)", "cpc_diff", "ablation_max_step_1"),
+              ("hard negatives help (frame differences)", "cpc_diff", "ablation_no_hard_negatives"),
+              ("random transformations help (frame differences)", "cpc_diff", "ablation_shared_draw")]
+    lines += ["", "The paper's other claims (linear probe, motion, test):", "",
+              "| claim (A > B) | A | B | A - B per seed | verdict |", "|---|---|---|---|---|"]
+    for claim, pa, pb in claims:
+        a, b = by_seed(records, pa, "motion"), by_seed(records, pb, "motion")
+        diffs = paired(a, b)
+        lines.append(f"| {claim} | {cell(list(a.values()))} | {cell(list(b.values()))} | "
+                     f"{' '.join(f'{d:+.3f}' for d in diffs.values()) or '–'} | "
+                     f"{verdict(diffs) if a and b else 'not run yet'} |")
     rows = [("cpc_diff", "reference (all steps, masked 3D conv)")] + [(f"ablation_{n}", label)
                                                                         for n, (label, _) in ABLATIONS.items()]
     if any(by_seed(records, rid, "motion") for rid, _ in rows[1:]):
