@@ -23,7 +23,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import yaml
 
@@ -91,6 +91,10 @@ class DataConfig:
     # previous one; null = half a clip's span (CPC Sec. 4.2: segments overlapping by F / 2)
     hop: Optional[int] = None
     shared_draw: bool = False  # one augmentation draw for all views of a video (CPC Table 3 "w/o transformation")
+    # pretrain on part of data.train: a fraction in (0, 1) or a number of videos (an integer >= 2),
+    # drawn with subset_seed (nested: the 25 % subset lies inside the 50 % one); null = every video
+    subset: Optional[Union[int, float]] = None
+    subset_seed: int = 0
     segments: int = 8  # TRN/TSN: K segments, one frame each
     fast_alpha: int = 4  # two-rate: the fast pathway samples alpha times more frames
     short_video: Literal["loop", "pad"] = "loop"  # rule for videos shorter than a clip
@@ -511,6 +515,10 @@ def validate(cfg: Config) -> None:
     if cfg.method["name"] == "cpc" and d.views != cfg.method["segments"]:
         raise ConfigError(f"video CPC reads its T segments as the views of a video: data.views ({d.views}) must "
                           f"equal method.segments ({cfg.method['segments']})")
+    if d.subset is not None and not (isinstance(d.subset, int) and d.subset >= 2
+                                     or isinstance(d.subset, float) and 0 < d.subset < 1):
+        raise ConfigError(f"bad value for 'data.subset': {d.subset} (a fraction in (0, 1), a number of videos >= 2, "
+                          "or null for every video)")
     if d.flow_root and d.modality != "flow":
         raise ConfigError(f"data.flow_root is set ({d.flow_root}) but data.modality is {d.modality!r}: "
                           "stored flow is read only with data.modality=flow")

@@ -86,6 +86,22 @@ class Manifest:
             label_column=self.label_column,
         )
 
+    def random_subset(self, subset: int | float, seed: int = 0) -> "Manifest":
+        """``subset`` (a fraction in (0, 1), or a number of videos) of the videos, drawn with
+        ``seed``, in manifest order. The draws are nested: for one seed the first k videos of
+        one permutation, so a smaller subset lies inside every larger one (data-scale curves)."""
+        n = len(self)
+        k = int(round(subset * n)) if isinstance(subset, float) else int(subset)
+        if not 1 <= k <= n:
+            raise ManifestError(f"{self.source}: a subset of {subset} is {k} of its {n} videos "
+                                f"(need between 1 and {n})")
+        import numpy as np
+
+        idx = sorted(np.random.default_rng(seed).permutation(n)[:k].tolist())
+        out = self.subset(idx)
+        out.source = f"{self.source} ({k} of {n} videos, seed {seed})"
+        return out
+
     def raw_labels(self) -> list[str]:
         """The labels as they would be written in a CSV ('' for none)."""
         if self.classes:

@@ -187,6 +187,7 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
         summary = {"final_loss": epoch_loss, "steps": state.step, "epochs": cfg.train.epochs,
                    "epochs_run": state.epoch, "seconds": state.elapsed + seconds,
                    "clips_per_s": (state.step - start_step) * cfg.data.batch_size / max(seconds, 1e-9),
+                   "train_videos": num_samples,
                    "bad_videos": len(all_bad), "bad_video_paths": all_bad, "world_size": world,
                    "device": str(device)}
         if val_dataset is not None:
@@ -206,6 +207,8 @@ def _dataset(cfg: Config, dataset):
     if dataset is None:
         d = cfg.data
         manifest = open_manifest(d.train, format=d.format, root=d.root, split=d.split, label_column=d.label_column)
+        if d.subset is not None:  # pretraining-data scale: part of the manifest (recorded in config.yaml)
+            manifest = manifest.random_subset(d.subset, d.subset_seed)
         dataset = VideoDataset(manifest, d, train=True)
         return dataset, len(manifest), manifest.num_classes
     manifest = getattr(dataset, "manifest", None)

@@ -5,7 +5,9 @@ one feature extraction per run shared by its protocols) and writes ``report.md``
 ``report.html`` (self-contained; images by relative path) and ``metrics.json`` into
 ``--out``: a table with a row per run, or per ``<name>_seed<k>`` group with the mean
 and spread over seeds, and per run a t-SNE of the test embeddings and, with
-``retrieval``, the grid of nearest neighbours.
+``retrieval``, the grid of nearest neighbours. Runs pretrained on different numbers of
+videos (``data.subset``) also get ``data_scale.png``: the first column against the number
+of pretraining videos, one line per method (mean and spread over seeds).
 
 A RUN is a run directory, a checkpoint (.pt), or ``random:RECIPE`` (frozen random
 weights of the recipe's backbone, the random-init reference).
@@ -21,6 +23,7 @@ from vidssl.config import find_recipe
 from vidssl.errors import ConfigError
 from vidssl.eval.features import make_context
 from vidssl.eval.protocols import DEFAULT_EVALS, PROTOCOLS, evaluate_context, resolve_checkpoint
+from vidssl.viz.data_scale import plot_data_scale, pretraining_videos
 from vidssl.viz.report import build_rows, markdown_table, write_report
 from vidssl.viz.tsne import save_tsne
 
@@ -80,6 +83,20 @@ def _flat_columns(metrics: dict[str, dict], evals: list[str]) -> dict[str, float
     return {title: metrics[ev].get(key) for ev in evals for key, title in COLUMNS.get(ev, [("top1", ev)])}
 
 
+def _data_scale(specs: list[RunSpec], results: list[dict], evals: list[str], out_dir: Path) -> Path | None:
+    """data_scale.png when the trained runs pretrained on at least two numbers of videos."""
+    points = []
+    for spec, metrics in zip(specs, results):
+        info = pretraining_videos(spec.checkpoint) if spec.checkpoint != "random" else None
+        value = next(iter(_flat_columns(metrics, evals).values()))
+        if info is not None and value is not None:
+            points.append((info[0], info[1], value))
+    if len({p[1] for p in points}) < 2:
+        return None
+    metric = next(iter(_flat_columns(results[0], evals)))
+    return plot_data_scale(points, out_dir / "data_scale.png", metric)
+
+
 def evaluate_run(spec: RunSpec, train: str, test: str, out_dir: Path, evals: list[str], overrides=(),
                  label_column: str | None = None, progress: bool = True) -> tuple[dict, list[tuple[str, str]]]:
     """({protocol: metrics}, [(caption, picture path relative to out_dir)]) of one run."""
@@ -126,10 +143,16 @@ def compare_runs(runs, train, test, out_dir: Path, evals=DEFAULT_EVALS, progress
         results.append(metrics)
         pictures.append((spec.name, pics))
     columns = list(_flat_columns(results[0], evals))
+    scale = _data_scale(specs, results, evals, out_dir)
+    if scale:
+        pictures.append(("pretraining-data scale", [(f"{columns[0]} against the number of pretraining videos",
+                                                     scale.relative_to(out_dir).as_posix())]))
     rows = build_rows([s.name for s in specs], [_flat_columns(m, evals) for m in results], group)
     (out_dir / "metrics.json").write_text(json.dumps(
         {"train": train, "test": test, "label_column": label_column, "evals": evals,
-         "runs": [{"name": s.name, "checkpoint": s.checkpoint, "recipe": s.recipe, "metrics": m}
+         "runs": [{"name": s.name, "checkpoint": s.checkpoint, "recipe": s.recipe, "metrics": m,
+                   "pretraining_videos": (pretraining_videos(s.checkpoint) or (None, None))[1]
+                   if s.checkpoint != "random" else 0}
                   for s, m in zip(specs, results)]}, indent=2, default=str) + "\n")
     intro = (f"Frozen-encoder evaluations ({', '.join(evals)}) of {len(specs)} runs; train {train}, test {test}"
              f"{f', labels from column {label_column}' if label_column else ''}. Video-level accuracy unless "
