@@ -15,6 +15,7 @@ from vidssl.errors import ConfigError
 COMMANDS = [
     "vidssl.commands.pretrain",  # pretrain, train-supervised
     "vidssl.commands.evaluate",  # eval ...
+    "vidssl.commands.features",  # features MANIFEST (one embedding per video -> .npy + .csv)
     "vidssl.commands.data",  # data synth, check-videos
     "vidssl.commands.demo",  # demo
     "vidssl.commands.viz",  # viz tsne

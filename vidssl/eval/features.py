@@ -82,11 +82,13 @@ def encode_clips(backbone: nn.Module, clips: tuple, readout: str = "pool") -> to
 @torch.no_grad()
 def extract_features(backbone: nn.Module, dataset, *, batch_size: int = 16, workers: int = 0,
                      device: torch.device | None = None, readout: str = "pool", desc: str = "features",
-                     progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                     progress: bool = True, failed: set[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Features of every view of every video.
 
     Returns ``features [N, V, D]`` (V = test clips x crops, clip-major) and
-    ``labels [N]`` in manifest order.
+    ``labels [N]`` in manifest order. A video that cannot be decoded gets the features
+    of the next one that can (the dataset's rule); with ``failed`` (a set), the
+    manifest indices of those videos are added to it.
     """
     from vidssl.data.datasets import build_loader
 
@@ -102,6 +104,9 @@ def extract_features(backbone: nn.Module, dataset, *, batch_size: int = 16, work
         feats.append(f.view(b, v, -1).cpu())
         labels.append(batch["label"])
         order.append(batch["index"])
+        if failed is not None and batch["bad_paths"]:
+            bad = set(batch["bad_paths"])
+            failed.update(int(i) for i in batch["index"] if dataset.manifest.paths[int(i)] in bad)
     feats, labels, order = torch.cat(feats), torch.cat(labels), torch.cat(order)
     inv = torch.argsort(order)
     return feats[inv], labels[inv]

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from vidssl.eval.features import EvalContext, video_embeddings
 from vidssl.eval.multiview import multiview_metrics, topk_accuracy
 
-__all__ = ["knn_predict", "topk_accuracy", "evaluate"]
+__all__ = ["knn_predict", "knn_metrics", "topk_accuracy", "evaluate"]
 
 
 def knn_predict(train_emb: torch.Tensor, train_labels: torch.Tensor, test_emb: torch.Tensor,
@@ -38,11 +38,14 @@ def knn_predict(train_emb: torch.Tensor, train_labels: torch.Tensor, test_emb: t
     return torch.cat(out)
 
 
-def evaluate(ctx: EvalContext) -> dict:
-    train_f, train_y = ctx.features("train")
-    test_f, test_y = ctx.features("test")  # [M, V, D]
+def knn_metrics(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor, test_y: torch.Tensor,
+                num_classes: int, k: int = 200, tau: float = 0.07) -> dict:
+    """Weighted kNN of test_f [M, V, D] against train_f [N, V', D] (labels [M], [N]).
+
+    Returns :func:`vidssl.eval.multiview.multiview_metrics` (top1 = video level) with
+    ``nn1``, ``k`` (as used: at most N) and ``tau``.
+    """
     train_e, test_e = video_embeddings(train_f), video_embeddings(test_f)
-    num_classes, k, tau = ctx.num_classes(), ctx.cfg.eval.knn_k, ctx.cfg.eval.knn_tau
     video_scores = knn_predict(train_e, train_y, test_e, num_classes, k, tau)  # [M, K]
     m, v = test_f.shape[:2]
     views = F.normalize(test_f, dim=-1).flatten(0, 1)  # [M * V, D], video-major
@@ -54,3 +57,9 @@ def evaluate(ctx: EvalContext) -> dict:
         "k": min(k, len(train_y)),
         "tau": tau,
     }
+
+
+def evaluate(ctx: EvalContext) -> dict:
+    train_f, train_y = ctx.features("train")
+    test_f, test_y = ctx.features("test")  # [M, V, D]
+    return knn_metrics(train_f, train_y, test_f, test_y, ctx.num_classes(), ctx.cfg.eval.knn_k, ctx.cfg.eval.knn_tau)

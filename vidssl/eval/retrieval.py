@@ -74,20 +74,31 @@ def save_neighbour_grid(out: Path, queries: list[int], neighbours: torch.Tensor,
     return out
 
 
-def evaluate(ctx: EvalContext) -> dict:
-    train_f, train_y = ctx.features("train")
-    test_f, test_y = ctx.features("test")
+def retrieval_metrics(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor, test_y: torch.Tensor,
+                      ks: list[int]) -> dict:
+    """Every test video [M, V, D] queries the training videos [N, V', D] (labels [M], [N]).
+
+    Returns ``{"recall@k" for k in ks, "top1" (recall at the smallest k), "views"}``.
+    """
     gallery, query = video_embeddings(train_f), video_embeddings(test_f)
-    ks = sorted(ctx.cfg.eval.retrieval_ks)
+    ks = sorted(ks)
     recalls = recall_at_k(query, test_y, gallery, train_y, ks)
     out = {f"recall@{k}": v for k, v in recalls.items()}
     out["top1"] = recalls[ks[0]]
     out["views"] = int(test_f.shape[1])  # views averaged into each query's embedding
+    return out
+
+
+def evaluate(ctx: EvalContext) -> dict:
+    train_f, train_y = ctx.features("train")
+    test_f, test_y = ctx.features("test")
+    out = retrieval_metrics(train_f, train_y, test_f, test_y, ctx.cfg.eval.retrieval_ks)
     n_show = min(ctx.cfg.eval.retrieval_queries, len(test_y))
     if n_show > 0:
         rng = np.random.default_rng(ctx.cfg.train.seed)
         queries = sorted(rng.choice(len(test_y), size=n_show, replace=False).tolist())
-        nearest = (query[queries] @ gallery.T).topk(min(5, len(train_y)), dim=1).indices
+        gallery, query = video_embeddings(train_f), video_embeddings(test_f[queries])
+        nearest = (query @ gallery.T).topk(min(5, len(train_y)), dim=1).indices
         hits = train_y[nearest] == test_y[queries][:, None]
         picture = save_neighbour_grid(output_dir(ctx) / "retrieval.png", queries, nearest, ctx.test.paths,
                                       ctx.train.paths, hits, ctx.cfg.data.backend)
