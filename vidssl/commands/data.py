@@ -10,10 +10,11 @@ def add_parser(sub) -> None:
     dsub.required = True
     s = dsub.add_parser("synth", help="render the built-in dataset (motion-defined classes) into OUT")
     s.add_argument("out", help="output folder (videos/, train.csv, test.csv, *_appearance.csv)")
-    s.add_argument("--preset", default="demo", choices=["demo", "benchmark"],
+    s.add_argument("--preset", default="demo", choices=["demo", "benchmark", "direction"],
                    help="demo: the small dataset of the demo and tests (300 videos, procedural scenes); "
                         "benchmark: 2,100 videos with photograph scenes, train/val/test 1200/300/600 "
-                        "(what builtin-bench: names)")
+                        "(what builtin-bench: names); direction: 400 videos of move_left/right/up/down, "
+                        "which a horizontal flip confuses (builtin-direction:)")
     s.add_argument("--videos", type=int, default=None,
                    help="number of videos (default: the preset's; the preset's split fractions are kept)")
     s.add_argument("--workers", type=int, default=1, help="rendering processes")

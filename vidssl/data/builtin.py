@@ -5,7 +5,10 @@
   rendered into ``$VIDSSL_DATA/synth``;
 - ``builtin-bench:train|val|test`` and ``builtin-bench:{train,val,test}_appearance``: the
   benchmark-size dataset (preset ``benchmark`` of :mod:`vidssl.data.synthetic`: 1,200 /
-  300 / 600 videos, photograph scenes), rendered into ``$VIDSSL_DATA/synth-bench``.
+  300 / 600 videos, photograph scenes), rendered into ``$VIDSSL_DATA/synth-bench``;
+- ``builtin-direction:train|val|test`` (and ``_appearance``): the direction-sensitive
+  dataset (preset ``direction``: move_left / move_right / move_up / move_down, 240 / 60 /
+  100 videos), rendered into ``$VIDSSL_DATA/synth-direction``.
 
 ``$VIDSSL_DATA`` defaults to ``~/.cache/vidssl``. The videos are rendered on first use
 (:func:`~vidssl.data.synthetic.make_synthetic`) and reused afterwards,
@@ -23,10 +26,12 @@ from vidssl.errors import ManifestError
 
 PREFIX = "builtin:"
 BENCH_PREFIX = "builtin-bench:"
+DIRECTION_PREFIX = "builtin-direction:"
 SPLITS = ("train", "test", "train_appearance", "test_appearance")
 BENCH_SPLITS = ("train", "val", "test", "train_appearance", "val_appearance", "test_appearance")
 # prefix -> (folder under $VIDSSL_DATA, preset of vidssl.data.synthetic, splits)
-DATASETS = {PREFIX: ("synth", "demo", SPLITS), BENCH_PREFIX: ("synth-bench", "benchmark", BENCH_SPLITS)}
+DATASETS = {PREFIX: ("synth", "demo", SPLITS), BENCH_PREFIX: ("synth-bench", "benchmark", BENCH_SPLITS),
+            DIRECTION_PREFIX: ("synth-direction", "direction", BENCH_SPLITS)}
 
 
 def builtin_root(prefix: str = PREFIX) -> Path:

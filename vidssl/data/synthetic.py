@@ -26,7 +26,12 @@ each rate is multiplied by a per-video factor in [0.8, 1.25]):
 ``zoom``             pulses in size: scale = 1.4 ** sin(2 pi t / P + phi), P = 30 frames
 ==================== ===============================================================
 
-The classes are invariant under a horizontal flip (the standard augmentation): a
+Direction classes (:data:`DIRECTION_CLASSES`, opt-in, preset ``direction``): ``move_left``,
+``move_right`` (the translation of ``move_horizontal`` with a fixed direction), ``move_up``
+and ``move_down``; a horizontal flip swaps the first two, so they tell whether a pipeline
+flips (``data.augment.flip``).
+
+The default classes are invariant under a horizontal flip (the standard augmentation): a
 flipped ``move_horizontal`` video is still ``move_horizontal`` and a flipped orbit or
 spin only changes its (random) direction; ``move_up`` / ``move_down`` are not
 mirrored by a horizontal flip. In 8 frames at stride 2 (the tiny recipes) an object
@@ -157,7 +162,16 @@ CLASSES: tuple[str, ...] = (
     "zoom",
 )
 
+# Direction classes (opt-in: ``classes=DIRECTION_CLASSES``, ``vidssl data synth --preset
+# direction``): a horizontal flip turns move_left into move_right and back, so a model
+# trained or evaluated with flips confuses them (Something-Something-style tasks, large-scale
+# study App. B.5); move_up / move_down are flip-invariant controls.
+DIRECTION_CLASSES: tuple[str, ...] = ("move_left", "move_right", "move_up", "move_down")
+_ALL_CLASSES: tuple[str, ...] = CLASSES + ("move_left", "move_right")
+
 CLASS_DESCRIPTIONS = {
+    "move_left": "constant velocity to the left, wrapping around",
+    "move_right": "constant velocity to the right, wrapping around",
     "move_horizontal": "constant velocity to the left or to the right (drawn per video), wrapping around",
     "move_up": "constant velocity upwards, wrapping around",
     "move_down": "constant velocity downwards, wrapping around",
@@ -189,6 +203,9 @@ PRESETS: dict[str, dict] = {
     "demo": {},
     "benchmark": {"videos": 2100, "test_fraction": 600 / 2100, "val_fraction": 300 / 2100,
                   "scenes": PHOTO_SCENES},
+    # direction-sensitive classes (move_left / move_right / move_up / move_down) on the
+    # procedural scenes: 400 videos, train / val / test 240 / 60 / 100
+    "direction": {"videos": 400, "test_fraction": 0.25, "val_fraction": 0.15, "classes": DIRECTION_CLASSES},
 }
 
 # (hue range, saturation ranges of the dark / light colour) of each scene's palette
@@ -339,7 +356,7 @@ def _check_args(videos: int, size: int, frames: int, fps: float, classes: Sequen
         raise SyntheticError(f"frames must be an integer >= 2, got {frames!r}")
     if not fps > 0:
         raise SyntheticError(f"fps must be positive, got {fps!r}")
-    for what, given, allowed in (("class", classes, CLASSES), ("scene", scenes, ALL_SCENES)):
+    for what, given, allowed in (("class", classes, _ALL_CLASSES), ("scene", scenes, ALL_SCENES)):
         bad = [c for c in given if c not in allowed]
         if bad or not given or len(set(given)) != len(given):
             raise SyntheticError(f"bad {what} list {list(given)!r}: give distinct names among {', '.join(allowed)}")
@@ -617,6 +634,8 @@ def _trajectory(p: dict, frames: int, fps: float, px: float):
     label = p["label"]
     if label == "move_horizontal":
         x = x + d * _SPEED * px * r * t
+    elif label in ("move_left", "move_right"):  # the drawn direction is ignored: the class is the direction
+        x = x + (1.0 if label == "move_right" else -1.0) * _SPEED * px * r * t
     elif label == "move_up":
         y = y - _SPEED * px * r * t
     elif label == "move_down":
@@ -649,8 +668,8 @@ def _in_grey_levels(sprite: np.ndarray) -> np.ndarray:
 
 def render_video(spec: VideoSpec) -> np.ndarray:
     """The frames of ``spec``: uint8 ``[frames, size, size, 3]`` RGB (before encoding)."""
-    if spec.label not in CLASSES:
-        raise SyntheticError(f"unknown motion class {spec.label!r} (allowed: {', '.join(CLASSES)})")
+    if spec.label not in _ALL_CLASSES:
+        raise SyntheticError(f"unknown motion class {spec.label!r} (allowed: {', '.join(_ALL_CLASSES)})")
     if spec.scene not in ALL_SCENES:
         raise SyntheticError(f"unknown scene {spec.scene!r} (allowed: {', '.join(ALL_SCENES)})")
     bg, sprite, wanderer, p, px = _draw(spec)
