@@ -71,11 +71,12 @@ class DataConfig:
 
     train: str = ""  # manifest: CSV, UCF101/HMDB51 split folder, Kinetics CSV, or a folder
     val: str = ""  # optional labelled validation manifest: best epoch, plateau schedule, early stopping
-    format: Literal["auto", "csv", "ucf101", "hmdb51", "kinetics", "folder"] = "auto"
+    format: Literal["auto", "csv", "ucf101", "hmdb51", "kinetics", "folder", "images"] = "auto"
     root: Optional[str] = None  # video root for the split-file formats
     split: int = 1  # official split number (UCF101 / HMDB51)
     label_column: str = "label"
-    backend: Literal["pyav", "frames"] = "pyav"
+    # pyav: video files; frames: folders of frame images; image: one image file, a static video
+    backend: Literal["pyav", "frames", "image"] = "pyav"
     modality: Literal["rgb", "diff", "flow"] = "rgb"
     # modality flow: read stored fields from <flow_root>/<video stem>/ (`vidssl flow extract`) instead of
     # computing DIS on the fly; folders without a flow.json (other tools') are read with flow_bound

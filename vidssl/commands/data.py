@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     c.add_argument("manifest")
     c.add_argument("--format", default="auto")
     c.add_argument("--root", default=None)
-    c.add_argument("--backend", default="pyav", choices=["pyav", "frames"])
+    c.add_argument("--backend", default="pyav", choices=["pyav", "frames", "image"])
     c.set_defaults(func=run_check)
 
 

@@ -1,6 +1,6 @@
 """Manifests: which videos a run uses, and their labels.
 
-A manifest is read from one of five sources (``format="auto"`` picks one):
+A manifest is read from one of six sources (``format="auto"`` picks one of the first five):
 
 - ``csv``: a CSV with a header, a ``path`` column (relative to the CSV's folder, or
   absolute) and an optional label column (integer or class name); every other
@@ -17,6 +17,9 @@ A manifest is read from one of five sources (``format="auto"`` picks one):
 - ``folder``: every video below a folder (recursive); the class is the first
   sub-folder when there is one. Without video files, every folder of image frames
   is a video (for the ``frames`` backend).
+- ``images``: every JPEG/PNG image below a folder (recursive), each one a video of its
+  own (for the ``image`` backend: static-image videos, VIE Sec. 4); the class is the
+  first sub-folder when there is one. A CSV of image paths works as well (``csv``).
 
 Class names are mapped to integers in sorted order of the names (``classInd.txt``
 order for UCF101); -1 means "no label". ``builtin:SPLIT`` specs (the built-in
@@ -37,7 +40,7 @@ from vidssl.fileio import atomic_write
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-FORMATS = ("auto", "csv", "ucf101", "hmdb51", "kinetics", "folder")
+FORMATS = ("auto", "csv", "ucf101", "hmdb51", "kinetics", "folder", "images")
 _MAX_LISTED = 5  # offenders named in an error message
 
 
@@ -332,6 +335,18 @@ def _load_folder(folder: Path, check_files: bool) -> Manifest:
     return _finish(found, labels, classes, {}, str(folder), "label", check_files)
 
 
+def _load_images(folder: Path, check_files: bool) -> Manifest:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames.sort()
+        found += [Path(dirpath) / n for n in sorted(filenames) if n.lower().endswith(IMAGE_EXTENSIONS)]
+    if not found:
+        raise ManifestError(f"{folder}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
+    raw = [p.relative_to(folder).parts[0] if len(p.relative_to(folder).parts) > 1 else "" for p in found]
+    labels, classes = parse_labels(raw, str(folder), classes=sorted({r for r in raw if r}))
+    return _finish(found, labels, classes, {}, str(folder), "label", check_files)
+
+
 def detect_format(spec: Path) -> str:
     """csv / kinetics / ucf101 / hmdb51 / folder, from what ``spec`` looks like."""
     if spec.is_file():
@@ -377,9 +392,9 @@ def load_manifest(spec: str | os.PathLike, format: str = "auto", root: Optional[
     fmt = detect_format(spec) if format == "auto" else format
     if fmt in ("csv", "kinetics") and not spec.is_file():
         raise ManifestError(f"{spec}: format {fmt!r} needs a CSV file")
-    if fmt in ("ucf101", "hmdb51", "folder") and not spec.is_dir():
+    if fmt in ("ucf101", "hmdb51", "folder", "images") and not spec.is_dir():
         raise ManifestError(f"{spec}: format {fmt!r} needs a folder")
-    if label_column != "label" and fmt in ("ucf101", "hmdb51", "folder"):
+    if label_column != "label" and fmt in ("ucf101", "hmdb51", "folder", "images"):
         raise ManifestError(f"{spec}: format {fmt!r} has only class labels (label_column must be 'label', got {label_column!r})")
     if fmt == "csv":
         m = _load_csv(spec, label_column, check_files)
@@ -389,6 +404,8 @@ def load_manifest(spec: str | os.PathLike, format: str = "auto", root: Optional[
         m = _load_ucf101(spec, root_p, split, subset, check_files)
     elif fmt == "hmdb51":
         m = _load_hmdb51(spec, root_p, split, subset, check_files)
+    elif fmt == "images":
+        m = _load_images(spec, check_files)
     else:
         m = _load_folder(spec, check_files)
     return m

@@ -11,6 +11,9 @@ Two backends:
   past the target) is decoded from the start, counting frames.
 - ``frames``: one folder of JPEG/PNG frames per video, sorted by file name; the
   frame rate comes from an ``fps.txt`` in the folder, else 30.
+- ``image``: one JPEG/PNG image read as a static video, the image tiled over
+  :data:`STATIC_FRAMES` frames at 30 fps (VIE Sec. 4: multi-frame models probed on
+  images); every clip of it is the image repeated.
 
 Every failure (missing, empty, truncated, corrupt or non-video file) raises
 :class:`VideoDecodeError` naming the path and the reason.
@@ -30,9 +33,10 @@ import numpy as np
 
 from vidssl.errors import VideoDecodeError
 
-BACKENDS = ("pyav", "frames")
+BACKENDS = ("pyav", "frames", "image")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 DEFAULT_FRAMES_FPS = 30.0
+STATIC_FRAMES = 64  # length of a static-image video (backend "image"): longer than any clip's span
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ def probe(path: str | os.PathLike, backend: str = "pyav") -> VideoInfo:
 
 @functools.lru_cache(maxsize=4096)
 def _probe_cached(path: str, backend: str, mtime_ns: int, size: int) -> VideoInfo:
+    if backend == "image":
+        img = _image(path)
+        return VideoInfo(STATIC_FRAMES, DEFAULT_FRAMES_FPS, int(img.shape[1]), int(img.shape[0]))
     return _frames_probe(path) if backend == "frames" else _pyav_probe(path)
 
 
@@ -85,6 +92,12 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int], backend: str = 
     if not needed:
         info = probe(path, backend)
         return np.zeros((0, info.height, info.width, 3), np.uint8)
+    if backend == "image":
+        if needed[-1] >= STATIC_FRAMES:
+            raise VideoDecodeError(path, f"frame {needed[-1]} requested but a static image video has "
+                                         f"{STATIC_FRAMES} frames")
+        img = _image(path)
+        return np.broadcast_to(img, (len(idx), *img.shape)).copy()
     got = _frames_read(path, needed) if backend == "frames" else _pyav_read(path, needed)
     return np.stack([got[i] for i in idx.tolist()])
 
@@ -93,6 +106,9 @@ def decode_all(path: str | os.PathLike, backend: str = "pyav") -> int:
     """Decode every frame (to catch corruption anywhere in the file); the number of frames."""
     _check_backend(backend)
     path = str(path)
+    if backend == "image":
+        _image(path)
+        return STATIC_FRAMES
     if backend == "frames":
         files = _frame_files(path)
         for f in files:
@@ -116,6 +132,11 @@ def iter_frames(path: str | os.PathLike, backend: str = "pyav", gray: bool = Fal
     with ``gray=True``. Streams (memory stays one frame); errors as VideoDecodeError."""
     _check_backend(backend)
     path = str(path)
+    if backend == "image":
+        img = _image(path)
+        for _ in range(STATIC_FRAMES):
+            yield _rgb_to_gray(img) if gray else img
+        return
     if backend == "frames":
         for f in _frame_files(path):
             img = _imread(path, f)
@@ -295,6 +316,20 @@ def _imread(folder: str, name: str) -> np.ndarray:
     img = cv2.imread(os.path.join(folder, name), cv2.IMREAD_COLOR)
     if img is None:
         raise VideoDecodeError(folder, f"cannot read frame image {name}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _image(path: str) -> np.ndarray:
+    """One image file as uint8 RGB [H, W, 3] (backend ``image``)."""
+    if os.path.isdir(path):
+        raise VideoDecodeError(path, "is a folder, not an image file (backend 'frames' reads frame folders)")
+    if not os.path.isfile(path):
+        raise VideoDecodeError(path, "file does not exist")
+    import cv2
+
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise VideoDecodeError(path, "not a readable image (JPEG/PNG)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
