@@ -96,6 +96,9 @@ class DataConfig:
     # drawn with subset_seed (nested: the 25 % subset lies inside the 50 % one); null = every video
     subset: Optional[Union[int, float]] = None
     subset_seed: int = 0
+    # pretrain on every video cut into this many equal bins in time, each treated as a video of its own
+    # (VIE Sec. 5, Table 3); 1 = whole videos
+    bins: int = 1
     segments: int = 8  # TRN/TSN: K segments, one frame each
     fast_alpha: int = 4  # two-rate: the fast pathway samples alpha times more frames
     short_video: Literal["loop", "pad"] = "loop"  # rule for videos shorter than a clip
@@ -503,7 +506,7 @@ def validate(cfg: Config) -> None:
     d = cfg.data
     for key, val, lo in [
         ("data.num_frames", d.num_frames, 1), ("data.stride", d.stride, 1),
-        ("data.views", d.views, 1), ("data.batch_size", d.batch_size, 1),
+        ("data.views", d.views, 1), ("data.batch_size", d.batch_size, 1), ("data.bins", d.bins, 1),
         ("data.crop_size", d.crop_size, 8), ("data.workers", d.workers, 0),
         ("data.test_clips", d.test_clips, 1), ("model.width", cfg.model.width, 1),
         ("data.hop", d.hop if d.hop is not None else 1, 1), ("eval.train_views", cfg.eval.train_views, 1),

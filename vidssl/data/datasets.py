@@ -9,7 +9,8 @@ run continues with the same clips (``skip_batches``).
 Batch (see docs/architecture.md)::
 
     {"clips": tuple of pathways, each float [B, V, C, T, S, S] (one pathway; two for two_rate),
-     "index": long [B], "label": long [B] (-1 = none), "bad_paths": list[str]}
+     "index": long [B], "label": long [B] (-1 = none), "bad_paths": list[str],
+     "multi_hot": float [B, K] (multi-label manifests only: 1 for each label of the video)}
 
 V is ``cfg.views`` for training (rho clips per video; large-scale study Sec. 3,
 VIE Sec. 3.1) and ``test_clips x test_crops`` at test time (clip-major; App. B.2
@@ -51,7 +52,8 @@ class VideoDataset(Dataset):
     """Clips of the videos of a manifest.
 
     ``dataset[(index, seed)]`` -> ``{"clips": tuple of pathways, each float [V, C, T, S, S]
-    (two for two_rate), "index": int, "label": int, "bad_paths": list[str]}``.
+    (two for two_rate), "index": int, "label": int, "bad_paths": list[str]}``, with
+    ``"multi_hot": float [K]`` (the video's label set) for a multi-label manifest.
 
     Training (``train=True``): ``cfg.views`` clips from
     :func:`vidssl.data.sampling.train_clip_indices`, each with its own augmentation
@@ -94,14 +96,17 @@ class VideoDataset(Dataset):
                 bad.append(path)
                 continue
             try:
-                clips = self._clips(path, np.random.default_rng([seed, index]))
+                clips = self._clips(path, np.random.default_rng([seed, index]), j)
             except (VideoDecodeError, FlowStoreError) as e:
                 reason = getattr(e, "reason", None) or str(e)
                 self._bad[j] = reason
                 _warn_once(path, reason)
                 bad.append(path)
                 continue
-            return {"clips": clips, "index": index, "label": int(self.manifest.labels[j]), "bad_paths": bad}
+            item = {"clips": clips, "index": index, "label": int(self.manifest.labels[j]), "bad_paths": bad}
+            if self.manifest.label_sets is not None:
+                item["multi_hot"] = self._multi_hot(j)
+            return item
         first = next(iter(self._bad.items()))
         raise NoDecodableVideoError(
             f"none of the {n} videos of {self.manifest.source} can be decoded "
@@ -109,18 +114,26 @@ class VideoDataset(Dataset):
             f"list them with `vidssl check-videos {self.manifest.source}`"
         )
 
-    def _clips(self, path: str, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
-        """Decode once, then transform every view: a tuple of pathways [V, C, T, S, S]."""
+    def _plan(self, info, rng: np.random.Generator, row: int) -> list[list[np.ndarray]]:
+        """Native frame indices of every view and pathway of manifest row ``row``: sampled
+        within the row's bin (``bin`` column, :meth:`Manifest.binned`) or the whole video."""
         from vidssl.data.sampling import test_clip_indices, train_clip_indices
 
-        if self.cfg.flow_root:
-            return self._stored_flow_clips(path, rng)
-        backend = self.cfg.backend
-        info = probe(path, backend)
+        start, length = 0, info.num_frames
+        if "bin" in self.manifest.columns:
+            start, length = bin_range(info.num_frames, self.manifest.columns["bin"][row])
         if self.train:
-            plan = train_clip_indices(rng, info.num_frames, info.fps, self.cfg)
+            plan = train_clip_indices(rng, length, info.fps, self.cfg)
         else:
-            plan = test_clip_indices(info.num_frames, info.fps, self.cfg, self.cfg.test_clips)
+            plan = test_clip_indices(length, info.fps, self.cfg, self.cfg.test_clips)
+        return [[np.asarray(ix, np.int64) + start for ix in clip] for clip in plan]
+
+    def _clips(self, path: str, rng: np.random.Generator, row: int) -> tuple[torch.Tensor, ...]:
+        """Decode once, then transform every view: a tuple of pathways [V, C, T, S, S]."""
+        if self.cfg.flow_root:
+            return self._stored_flow_clips(path, rng, row)
+        backend = self.cfg.backend
+        plan = self._plan(probe(path, backend), rng, row)
         wanted = np.unique(np.concatenate([np.asarray(ix, np.int64).reshape(-1) for clip in plan for ix in clip]))
         frames = read_frames(path, wanted, backend)  # [len(wanted), H, W, 3]
         views: list[list[torch.Tensor]] = []  # V x pathways
@@ -134,18 +147,14 @@ class VideoDataset(Dataset):
                 views.extend(out)  # test: one entry per crop, clip-major
         return self._stack(views)
 
-    def _stored_flow_clips(self, path: str, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    def _stored_flow_clips(self, path: str, rng: np.random.Generator, row: int) -> tuple[torch.Tensor, ...]:
         """As :meth:`_clips`, from stored fields: the T + 1 frames a flow clip is sampled at
         give the T fields that start at its first T frames (field j joins frames j, j + 1)."""
         from vidssl.data.flow_store import flow_folder, probe_flow, read_flow
-        from vidssl.data.sampling import test_clip_indices, train_clip_indices
 
         folder = flow_folder(self.cfg.flow_root, path)
         info = probe_flow(folder)
-        if self.train:
-            plan = train_clip_indices(rng, info.num_frames, info.fps, self.cfg)
-        else:
-            plan = test_clip_indices(info.num_frames, info.fps, self.cfg, self.cfg.test_clips)
+        plan = self._plan(info, rng, row)
         last = info.num_frames - 2  # the last field; a padded clip repeats its last frame
         plan = [[np.minimum(np.asarray(ix, np.int64)[:-1], last) for ix in clip] for clip in plan]
         wanted = np.unique(np.concatenate([ix for clip in plan for ix in clip]))
@@ -161,9 +170,25 @@ class VideoDataset(Dataset):
                 views.extend(out)
         return self._stack(views)
 
+    def _multi_hot(self, j: int) -> torch.Tensor:
+        """float [K]: the label set of video ``j`` of a multi-label manifest, K = its classes."""
+        from vidssl.data.multilabel import multi_hot
+
+        if getattr(self, "_num_label_classes", None) is None:
+            self._num_label_classes = self.manifest.num_classes
+        return torch.from_numpy(multi_hot([self.manifest.label_sets[j]], self._num_label_classes)[0])
+
     @staticmethod
     def _stack(views: list[list[torch.Tensor]]) -> tuple[torch.Tensor, ...]:
         return tuple(torch.stack([v[p] for v in views]) for p in range(len(views[0])))
+
+
+def bin_range(num_frames: int, spec: str) -> tuple[int, int]:
+    """(first frame, number of frames) of bin ``"b/n"``: frames floor(b N / n) .. floor((b + 1) N / n) - 1
+    (at least one frame)."""
+    b, n = (int(x) for x in spec.split("/"))
+    start = b * num_frames // n
+    return start, max(1, (b + 1) * num_frames // n - start)
 
 
 def _check_flow_root(manifest: Manifest, root: str) -> None:
@@ -239,15 +264,19 @@ class EpochSampler(Sampler):
 
 
 def collate(items: Sequence[dict]) -> dict:
-    """Items -> batch: clips, a tuple of pathways [B, V, C, T, S, S]."""
+    """Items -> batch: clips, a tuple of pathways [B, V, C, T, S, S] (and ``multi_hot`` [B, K]
+    when the items have it)."""
     if not items:
         raise ValueError("collate: no items")
-    return {
+    batch = {
         "clips": tuple(torch.stack(pathway) for pathway in zip(*(it["clips"] for it in items))),
         "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
         "label": torch.tensor([it["label"] for it in items], dtype=torch.long),
         "bad_paths": [p for it in items for p in it["bad_paths"]],
     }
+    if "multi_hot" in items[0]:
+        batch["multi_hot"] = torch.stack([it["multi_hot"] for it in items])
+    return batch
 
 
 def build_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, epoch: int = 0,

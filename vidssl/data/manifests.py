@@ -22,7 +22,14 @@ A manifest is read from one of six sources (``format="auto"`` picks one of the f
   first sub-folder when there is one. A CSV of image paths works as well (``csv``).
 
 Class names are mapped to integers in sorted order of the names (``classInd.txt``
-order for UCF101); -1 means "no label". ``builtin:SPLIT`` specs (the built-in
+order for UCF101); -1 means "no label".
+
+A CSV label column named ``labels``, or one with a ``;`` in an entry,
+holds several labels per video (``sit;drink``, ``3;17``, empty = none; Charades-style
+multi-label classification, :mod:`vidssl.data.multilabel`): the manifest keeps them in
+:attr:`Manifest.label_sets` and its single ``labels`` are all -1. With the default
+``label_column="label"``, a CSV without a ``label`` column but with a ``labels`` column
+is read as multi-label. ``builtin:SPLIT`` specs (the built-in
 dataset) are resolved one level up, by :func:`vidssl.data.builtin.open_manifest`.
 """
 from __future__ import annotations
@@ -35,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from vidssl.data.multilabel import (LABEL_SETS_COLUMN, format_label_set, is_label_sets_column,
+                                    parse_label_sets)
 from vidssl.errors import ManifestError
 from vidssl.fileio import atomic_write
 
@@ -52,7 +61,9 @@ class Manifest:
     backend); ``labels``: one int per video, -1 = none; ``classes``: the name of each
     label (empty when the labels were integers); ``columns``: every other column,
     raw strings, one per video; ``source``: where the manifest came from;
-    ``label_column``: the column the labels were read from (used by :meth:`relabel`).
+    ``label_column``: the column the labels were read from (used by :meth:`relabel`);
+    ``label_sets``: for a multi-label manifest, the sorted labels of each video (``[]`` =
+    none; then every entry of ``labels`` is -1), else None.
     """
 
     paths: list[str]
@@ -61,10 +72,13 @@ class Manifest:
     columns: dict[str, list[str]] = field(default_factory=dict)
     source: str = ""
     label_column: str = "label"
+    label_sets: Optional[list[list[int]]] = None
 
     def __post_init__(self) -> None:
         if len(self.labels) != len(self.paths):
             raise ManifestError(f"{self.source}: {len(self.paths)} paths but {len(self.labels)} labels")
+        if self.label_sets is not None and len(self.label_sets) != len(self.paths):
+            raise ManifestError(f"{self.source}: {len(self.paths)} paths but {len(self.label_sets)} label sets")
         for name, values in self.columns.items():
             if len(values) != len(self.paths):
                 raise ManifestError(f"{self.source}: column {name!r} has {len(values)} values for {len(self.paths)} paths")
@@ -73,9 +87,31 @@ class Manifest:
         return len(self.paths)
 
     @property
+    def multi_label(self) -> bool:
+        """Whether the videos carry label sets (:attr:`label_sets`) instead of one label each."""
+        return self.label_sets is not None
+
+    @property
     def num_classes(self) -> int:
-        """len(classes), or max label + 1 when the labels were integers."""
-        return len(self.classes) if self.classes else max(self.labels, default=-1) + 1
+        """len(classes), or max label + 1 when the labels were integers (of the label sets
+        for a multi-label manifest)."""
+        if self.classes:
+            return len(self.classes)
+        if self.label_sets is not None:
+            return max((max(s) for s in self.label_sets if s), default=-1) + 1
+        return max(self.labels, default=-1) + 1
+
+    def with_classes(self, classes: Sequence[str]) -> "Manifest":
+        """This multi-label manifest with its labels numbered as in ``classes`` (the class list of
+        another split; integer labels are the names ``"0"``, ``"1"``, ...). A label not in
+        ``classes`` is a :class:`ManifestError` naming the first ones."""
+        if self.label_sets is None:
+            raise ManifestError(f"{self.source}: with_classes is for multi-label manifests")
+        names = self.classes or [str(i) for i in range(self.num_classes)]
+        raw = [format_label_set(s, names) for s in self.label_sets]
+        sets, classes = parse_label_sets(raw, f"{self.source} column {self.label_column!r}", classes=list(classes))
+        return Manifest(list(self.paths), list(self.labels), classes, {k: list(v) for k, v in self.columns.items()},
+                        self.source, self.label_column, sets)
 
     def subset(self, indices: Iterable[int]) -> "Manifest":
         """The videos at ``indices`` (in that order); classes are kept as they are."""
@@ -87,6 +123,7 @@ class Manifest:
             columns={k: [v[i] for i in idx] for k, v in self.columns.items()},
             source=f"{self.source} (subset of {len(idx)})",
             label_column=self.label_column,
+            label_sets=None if self.label_sets is None else [list(self.label_sets[i]) for i in idx],
         )
 
     def random_subset(self, subset: int | float, seed: int = 0) -> "Manifest":
@@ -105,8 +142,24 @@ class Manifest:
         out.source = f"{self.source} ({k} of {n} videos, seed {seed})"
         return out
 
+    def binned(self, bins: int) -> "Manifest":
+        """Every video cut into ``bins`` equal parts in time, each one a row (a video) of its
+        own (VIE Sec. 5, Table 3): rows ``i * bins + b``, the ``bin`` column ``"b/bins"``
+        (the dataset samples clips inside the bin), the video's label and columns."""
+        if bins < 1:
+            raise ManifestError(f"bins must be >= 1, got {bins}")
+        if "bin" in self.columns:
+            raise ManifestError(f"{self.source}: already has a 'bin' column")
+        rows = [i for i in range(len(self)) for _ in range(bins)]
+        out = self.subset(rows)
+        out.columns["bin"] = [f"{b}/{bins}" for _ in range(len(self)) for b in range(bins)]
+        out.source = f"{self.source} ({bins} bins per video)"
+        return out
+
     def raw_labels(self) -> list[str]:
-        """The labels as they would be written in a CSV ('' for none)."""
+        """The labels as they would be written in a CSV ('' for none; ``;``-joined label sets)."""
+        if self.label_sets is not None:
+            return [format_label_set(s, self.classes) for s in self.label_sets]
         if self.classes:
             return [self.classes[y] if y >= 0 else "" for y in self.labels]
         return [str(y) if y >= 0 else "" for y in self.labels]
@@ -114,17 +167,18 @@ class Manifest:
     def relabel(self, column: str) -> "Manifest":
         """A manifest whose labels come from ``column`` (the old labels move to the columns)."""
         if column == self.label_column:
+            sets = None if self.label_sets is None else [list(s) for s in self.label_sets]
             return Manifest(list(self.paths), list(self.labels), list(self.classes),
-                            {k: list(v) for k, v in self.columns.items()}, self.source, self.label_column)
+                            {k: list(v) for k, v in self.columns.items()}, self.source, self.label_column, sets)
         if column not in self.columns:
             raise ManifestError(
                 f"{self.source}: no column {column!r} to take labels from "
                 f"(columns: {', '.join([self.label_column, *self.columns]) or 'none'})"
             )
-        labels, classes = parse_labels(self.columns[column], f"{self.source} column {column!r}")
+        labels, classes, sets = read_label_column(column, self.columns[column], f"{self.source} column {column!r}")
         columns = {k: list(v) for k, v in self.columns.items() if k != column}
         columns[self.label_column] = self.raw_labels()
-        return Manifest(list(self.paths), labels, classes, columns, self.source, column)
+        return Manifest(list(self.paths), labels, classes, columns, self.source, column, sets)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -156,6 +210,18 @@ def parse_labels(values: Sequence[str], where: str = "manifest",
     return [lookup[v] if v != "" else -1 for v in values], names
 
 
+def read_label_column(name: str, values: Sequence[str], where: str
+                      ) -> tuple[list[int], list[str], Optional[list[list[int]]]]:
+    """A label column -> (labels, classes, label sets): label sets when the column holds them
+    (:func:`vidssl.data.multilabel.is_label_sets_column`; then every label is -1), else
+    :func:`parse_labels` and None."""
+    if is_label_sets_column(name, values):
+        sets, classes = parse_label_sets(values, where)
+        return [-1] * len(values), classes, sets
+    labels, classes = parse_labels(values, where)
+    return labels, classes, None
+
+
 def _offenders(items: Sequence[str], what: str, where: str, total: int) -> ManifestError:
     listed = "\n  ".join(items[:_MAX_LISTED])
     more = f"\n  ... and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
@@ -172,7 +238,7 @@ def _existing(path: Path) -> Path:
 
 
 def _finish(paths: list[Path], labels: list[int], classes: list[str], columns: dict, source: str,
-            label_column: str, check_files: bool) -> Manifest:
+            label_column: str, check_files: bool, label_sets: Optional[list[list[int]]] = None) -> Manifest:
     if not paths:
         raise ManifestError(f"{source}: the manifest lists no videos")
     resolved = [_existing(p) for p in paths]
@@ -180,7 +246,7 @@ def _finish(paths: list[Path], labels: list[int], classes: list[str], columns: d
         missing = [str(p) for p in resolved if not p.exists()]
         if missing:
             raise _offenders(missing, "videos are missing", source, len(resolved))
-    return Manifest([str(p) for p in resolved], labels, classes, columns, source, label_column)
+    return Manifest([str(p) for p in resolved], labels, classes, columns, source, label_column, label_sets)
 
 
 def _absolute(base: Path, value: str) -> Path:
@@ -206,6 +272,8 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
 
 def _load_csv(path: Path, label_column: str, check_files: bool) -> Manifest:
     header, rows = _read_csv(path)
+    if label_column == "label" and "label" not in header and LABEL_SETS_COLUMN in header:
+        label_column = LABEL_SETS_COLUMN  # a multi-label manifest
     if "path" not in header:
         raise ManifestError(f"{path}: a manifest CSV needs a 'path' column (found: {', '.join(header) or 'no header'})")
     if label_column not in header and label_column != "label":
@@ -216,9 +284,9 @@ def _load_csv(path: Path, label_column: str, check_files: bool) -> Manifest:
     base = path.parent
     paths = [_absolute(base, r["path"]) for r in rows]
     raw = [r.get(label_column, "") for r in rows]
-    labels, classes = parse_labels(raw, f"{path} column {label_column!r}")
+    labels, classes, sets = read_label_column(label_column, raw, f"{path} column {label_column!r}")
     columns = {h: [r.get(h, "") for r in rows] for h in header if h not in ("path", label_column)}
-    return _finish(paths, labels, classes, columns, str(path), label_column, check_files)
+    return _finish(paths, labels, classes, columns, str(path), label_column, check_files, sets)
 
 
 def _load_kinetics(path: Path, root: Optional[Path], label_column: str, check_files: bool) -> Manifest:
@@ -412,8 +480,10 @@ def load_manifest(spec: str | os.PathLike, format: str = "auto", root: Optional[
 
 
 def write_manifest(path: str | os.PathLike, paths: Sequence[str | os.PathLike],
-                   labels: Optional[Sequence[int | str]] = None, **columns: Sequence) -> Path:
-    """Write a manifest CSV (``path``, ``label`` when given, then ``columns``).
+                   labels: Optional[Sequence[int | str]] = None, *,
+                   label_sets: Optional[Sequence[Sequence[int | str]]] = None, **columns: Sequence) -> Path:
+    """Write a manifest CSV (``path``, ``label`` when given, ``labels`` when ``label_sets`` is
+    given: each video's labels ``;``-joined, empty for none; then ``columns``).
 
     Absolute paths inside the CSV's folder are written relative to it (so the folder
     can be moved); relative paths are written as given (read back relative to the
@@ -425,12 +495,15 @@ def write_manifest(path: str | os.PathLike, paths: Sequence[str | os.PathLike],
     n = len(paths)
     if labels is not None and len(labels) != n:
         raise ManifestError(f"write_manifest: {n} paths but {len(labels)} labels")
+    if label_sets is not None and len(label_sets) != n:
+        raise ManifestError(f"write_manifest: {n} paths but {len(label_sets)} label sets")
     for k, v in columns.items():
         if len(v) != n:
             raise ManifestError(f"write_manifest: {n} paths but {len(v)} values in column {k!r}")
-        if k in ("path", "label"):
+        if k in ("path", "label", LABEL_SETS_COLUMN):
             raise ManifestError(f"write_manifest: column name {k!r} is reserved")
-    header = ["path"] + (["label"] if labels is not None else []) + list(columns)
+    header = (["path"] + (["label"] if labels is not None else [])
+              + ([LABEL_SETS_COLUMN] if label_sets is not None else []) + list(columns))
 
     def write(raw) -> None:
         f = io.TextIOWrapper(raw, encoding="utf-8", newline="")
@@ -447,6 +520,8 @@ def write_manifest(path: str | os.PathLike, paths: Sequence[str | os.PathLike],
             if labels is not None:
                 y = labels[i]
                 row.append("" if y is None or (not isinstance(y, str) and int(y) == -1) else str(y))
+            if label_sets is not None:
+                row.append(format_label_set([str(y) for y in label_sets[i]]) if label_sets[i] else "")
             row += [str(columns[k][i]) for k in columns]
             w.writerow(row)
         f.detach()  # flushed; the raw file stays open for atomic_write

@@ -209,6 +209,8 @@ def _dataset(cfg: Config, dataset):
         manifest = open_manifest(d.train, format=d.format, root=d.root, split=d.split, label_column=d.label_column)
         if d.subset is not None:  # pretraining-data scale: part of the manifest (recorded in config.yaml)
             manifest = manifest.random_subset(d.subset, d.subset_seed)
+        if d.bins > 1:  # video bins: each part of a video is a training video of its own
+            manifest = manifest.binned(d.bins)
         dataset = VideoDataset(manifest, d, train=True)
         return dataset, len(manifest), manifest.num_classes
     manifest = getattr(dataset, "manifest", None)
