@@ -21,6 +21,7 @@ from vidssl.models.base import check_int
 from vidssl.models.heads import MLP
 from vidssl.models.resnet2d import resnet2d18
 from vidssl.models.resnet3d import r2plus1d18, r3d18, r3d34
+from vidssl.models.s3dg import s3dg
 from vidssl.models.slow import slow_r18, slow_r50
 from vidssl.models.slowfast import slowfast_r18, slowfast_r50
 from vidssl.models.stacked2d import stacked2d18
@@ -38,6 +39,7 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "slowfast_r50": slowfast_r50,
     "trn": trn,  # input: the K segment frames; pooled output = temporal relation features
     "stacked2d18": stacked2d18,  # video CPC's encoder: F frames stacked into the channels (option frames)
+    "s3dg": s3dg,  # separable-conv Inception-v1 with feature gating (large-scale study, Table 5)
 }
 
 
