@@ -26,6 +26,23 @@ def add_parser(sub) -> None:
                         "(0: none, the standard dataset)")
     s.set_defaults(func=run_synth)
 
+    pr = dsub.add_parser("prepare", help="re-encode a manifest's videos to a short side, frame rate and "
+                                         "keyframe interval for training (sharded, resumable)")
+    pr.add_argument("manifest")
+    pr.add_argument("--out", required=True, help="output folder (videos + manifest.csv)")
+    pr.add_argument("--short-side", type=int, default=256, help="short side in pixels, never upscaled (256; 0 = keep)")
+    pr.add_argument("--fps", type=float, default=None, help="frame rate of the output (default: keep)")
+    pr.add_argument("--keyint", type=int, default=16, help="frames between keyframes (16)")
+    pr.add_argument("--crf", type=int, default=18, help="H.264 quality (18)")
+    pr.add_argument("--preset", default="veryfast", help="x264 preset (veryfast)")
+    pr.add_argument("--format", default="auto")
+    pr.add_argument("--root", default=None)
+    pr.add_argument("--backend", default="pyav", choices=["pyav", "frames"])
+    from vidssl.commands.idt import _job_args
+
+    _job_args(pr)
+    pr.set_defaults(func=run_prepare)
+
     c = sub.add_parser("check-videos", help="decode every video of a manifest; list the bad ones (exit 1 if any)")
     c.add_argument("manifest")
     c.add_argument("--format", default="auto")
@@ -62,3 +79,25 @@ def run_check(args) -> int:
         print(f"BAD  {path}: {reason}")
     print(f"{len(manifest) - len(bad)} of {len(manifest)} videos decode; {len(bad)} bad")
     return 1 if bad else 0
+
+
+def run_prepare(args) -> int:
+    from vidssl.data.builtin import open_manifest
+    from vidssl.data.prepare import PrepareOptions, prepare_manifest
+    from vidssl.shards import parse_shard
+
+    if args.workers < 1:
+        print("vidssl data prepare: --workers must be >= 1", file=sys.stderr)
+        return 2
+    opts = PrepareOptions(short_side=args.short_side or None, fps=args.fps, keyint=args.keyint, crf=args.crf,
+                          preset=args.preset, backend=args.backend)
+    manifest = open_manifest(args.manifest, format=args.format, root=args.root, check_files=False)
+    stats = prepare_manifest(manifest, args.out, opts, shard=parse_shard(args.shard), workers=args.workers,
+                             progress=not args.quiet and sys.stderr.isatty())
+    secs = max(stats["seconds"], 1e-9)
+    print(f"prepared {stats['done']} videos ({stats['frames']} frames, {stats['frames'] / secs:.0f} frames/s), "
+          f"{stats['skipped']} already done, {len(stats['failed'])} failed; manifest of {stats['listed']} videos: "
+          f"{stats['manifest']}")
+    for path, why in stats["failed"]:
+        print(f"FAILED  {path}: {why}")
+    return 1 if stats["failed"] else 0
