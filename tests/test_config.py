@@ -16,7 +16,7 @@ def test_defaults_follow_the_large_scale_study():
     assert a.grayscale_p == 0.2 and a.blur_p == 0.5 and a.blur_sigma == (0.1, 2.0)
     assert (cfg.data.num_frames, cfg.data.stride, cfg.data.crop_size) == (8, 8, 224)
     assert cfg.method == {"name": "supervised", "dropout": 0.5, "label_smoothing": 0.0, "freeze_stages": 0, "l2sp": 0.0,
-                          "feature_bn": False, "pool_views": False}
+                          "feature_bn": False, "pool_views": False, "multi_label": False}
 
 
 def test_overrides_are_typed_and_nested():

@@ -106,3 +106,19 @@ def test_bad_requests_fail_with_one_clear_error(ref, tmp_path):
         vidssl.load_encoder(tmp_path / "run.pt", recipe="ir_tiny")
     with pytest.raises(ManifestError, match="missing.mp4"):
         enc.embed_batch([str(tmp_path / "missing.mp4")])
+
+
+def test_normed_mean_pooling_is_vie_video_embedding():
+    """VIE Sec. 3: the L2-normalised mean of the L2-normalised clip embeddings."""
+    import torch
+
+    from vidssl.eval.features import pool_views
+
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(5, 3, 7, generator=g) * torch.tensor([1.0, 10.0, 0.1]).view(1, 3, 1)
+    got = pool_views(feats, "normed_mean")
+    for i in range(5):
+        ref = sum(feats[i, v] / feats[i, v].norm() for v in range(3)) / 3
+        torch.testing.assert_close(got[i], ref / ref.norm())
+    torch.testing.assert_close(pool_views(feats, "mean"), feats.mean(1))
+    assert torch.allclose(got.norm(dim=1), torch.ones(5))

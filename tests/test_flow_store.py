@@ -235,3 +235,19 @@ def test_cli_extract_then_pretrain_cpc_on_stored_flow(tmp_path, videos, capsys):
     capsys.readouterr()
     assert main(["pretrain", "cpc_tiny", f"data.train={videos / 'm.csv'}", f"data.flow_root={out}"]) == 2
     assert "data.modality is 'diff'" in capsys.readouterr().err
+
+
+def test_a_flow_folder_of_another_video_is_named(tmp_path, videos, flow_root):
+    """The stored fields of a 10-frame video under the name of a 30-frame one: refused."""
+    import shutil
+
+    from vidssl.data.datasets import VideoDataset
+
+    long_video = texture_video(tmp_path / "v0.mp4", n=30)
+    root = tmp_path / "flow"
+    shutil.copytree(flow_root, root)  # v0's folder holds 9 fields (10 frames)
+    m = load_manifest(videos / "m.csv")
+    write_manifest(tmp_path / "m3.csv", [str(long_video)] + m.paths[1:], [0, 1, 0, 1])
+    with pytest.raises(ManifestError, match=r"v0\.mp4: 10 frames in its flow folder, 30 in the video"):
+        VideoDataset(load_manifest(tmp_path / "m3.csv"), DataConfig(modality="flow", flow_root=str(root)))
+    VideoDataset(m, DataConfig(modality="flow", flow_root=str(root)))  # the right videos pass

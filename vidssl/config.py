@@ -213,8 +213,10 @@ class EvalConfig:
     views: Optional[str] = None
     # how the views of a video are combined: "none" classifies / embeds every view and averages scores;
     # "mean" averages the features of the views first (CPC Sec. 3.2: the mean of z_t over segments,
-    # then BN), in every protocol on cached features and in fine-tuning (with `train_views` views)
-    view_pooling: Literal["none", "mean"] = "none"
+    # then BN), in every protocol on cached features and in fine-tuning (with `train_views` views);
+    # "normed_mean" averages the L2-normalised view features and normalises the mean (VIE Sec. 3's
+    # video embedding, for kNN and retrieval; fine-tuning pools it like "mean")
+    view_pooling: Literal["none", "mean", "normed_mean"] = "none"
     train_views: int = 1  # views per training video in finetune / linear_clips (CPC Sec. 4.2.4: 8 segments)
     # fraction-of-labels curve (CPC paper Sec. 5.3, Fig. 4: 5 %, 18 % and all labels): linear probes on
     # stratified subsets of the training videos, `fewshot_draws` draws each (mean and std)
@@ -242,6 +244,9 @@ class EvalConfig:
     # early stopping (CPC paper Sec. 4.2.4) and the plateau schedule; the split size is our choice
     finetune_val_fraction: float = 0.1
     finetune_stop_patience: Optional[int] = 20  # epochs without a better validation top-1; null: never stop
+    # fine-tune (and test) on clips this many times longer: data.num_frames x scale, data.stride kept, so
+    # T x tau grows by the factor (large-scale study App. B.4, Charades: 2, "T x tau = 16 x 8")
+    finetune_clip_scale: int = 1
 
     def __post_init__(self):
         parse_views(self.views)
@@ -260,6 +265,7 @@ class EvalConfig:
             ("eval.finetune_freeze_stages", self.finetune_freeze_stages, 0 <= self.finetune_freeze_stages <= 5,
              "0..5 (conv1..conv5)"),
             ("eval.finetune_lr", self.finetune_lr, self.finetune_lr >= 0, ">= 0"),
+            ("eval.finetune_clip_scale", self.finetune_clip_scale, self.finetune_clip_scale >= 1, ">= 1"),
             ("eval.fewshot_draws", self.fewshot_draws, self.fewshot_draws >= 1, ">= 1"),
         ]
         checks += [("eval.fewshot_fractions", f, 0.0 < f <= 1.0, "fractions in (0, 1]") for f in self.fewshot_fractions]

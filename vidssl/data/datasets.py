@@ -77,7 +77,7 @@ class VideoDataset(Dataset):
         self.num_views = cfg.views if train else cfg.test_clips * cfg.test_crops
         self._bad: dict[int, str] = {}  # index -> reason, known in this process
         if cfg.flow_root:
-            _check_flow_root(manifest, cfg.flow_root)
+            _check_flow_root(manifest, cfg.flow_root, cfg.backend)
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -191,9 +191,10 @@ def bin_range(num_frames: int, spec: str) -> tuple[int, int]:
     return start, max(1, (b + 1) * num_frames // n - start)
 
 
-def _check_flow_root(manifest: Manifest, root: str) -> None:
-    """Every video needs its flow folder: one error naming the first missing ones."""
-    from vidssl.data.flow_store import missing_folders
+def _check_flow_root(manifest: Manifest, root: str, backend: str = "pyav") -> None:
+    """Every video needs its flow folder, and the folder must fit the video (its number of
+    frames): one error naming the first offenders."""
+    from vidssl.data.flow_store import mismatched_folders, missing_folders
 
     missing = missing_folders(root, manifest.paths)
     if missing:
@@ -202,6 +203,11 @@ def _check_flow_root(manifest: Manifest, root: str) -> None:
             f"data.flow_root {root}: {len(missing)} of the {len(manifest)} videos of {manifest.source} have no "
             f"flow folder (e.g. {shown}); run `vidssl flow extract {manifest.source} --out {root}`"
         )
+    wrong = mismatched_folders(root, manifest.paths, backend)
+    if wrong:
+        shown = "; ".join(f"{v}: {n} frames in its flow folder, {m} in the video" for v, n, m in wrong)
+        raise ManifestError(f"data.flow_root {root}: stored flow that does not fit its video ({shown}); "
+                            "re-extract it into a fresh folder")
 
 
 class EpochSampler(Sampler):

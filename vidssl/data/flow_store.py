@@ -127,6 +127,32 @@ def missing_folders(root: str | os.PathLike, videos: Sequence[str]) -> list[str]
     return [v for v in videos if not flow_folder(root, v).is_dir()]
 
 
+FRAME_COUNT_SLACK = 2  # a container's stated frame count may be off by a frame or two from the decoded one
+
+
+def mismatched_folders(root: str | os.PathLike, videos: Sequence[str], backend: str = "pyav",
+                       limit: int = 3) -> list[tuple[str, int, int]]:
+    """(video, frames its flow folder joins, frames of the video) for the first ``limit``
+    videos whose stored flow does not fit them (more than :data:`FRAME_COUNT_SLACK` frames
+    apart: flow of another video or another frame rate). Videos missing on disk are not
+    checked (the flow alone is read)."""
+    out = []
+    for v in videos:
+        folder = flow_folder(root, v)
+        if not folder.is_dir() or not os.path.exists(v):
+            continue
+        stored = probe_flow(folder).num_frames
+        try:
+            actual = probe(v, backend).num_frames
+        except ValueError:  # an undecodable video is the dataset's business (replaced and reported)
+            continue
+        if abs(stored - actual) > FRAME_COUNT_SLACK:
+            out.append((v, stored, actual))
+            if len(out) >= limit:
+                break
+    return out
+
+
 def _meta(folder: str) -> dict:
     f = Path(folder) / "flow.json"
     if not f.is_file():

@@ -102,6 +102,8 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
                           "data.val=MANIFEST (labelled)")
     if val_dataset is not None and not hasattr(method, "predict"):
         raise ConfigError(f"a validation set needs a method that predicts labels; {cfg.method_name!r} does not")
+    if val_dataset is not None and getattr(getattr(method, "cfg", None), "multi_label", False):
+        raise ConfigError("validation ranks epochs by top-1, which multi-label training has not: drop data.val")
     method.to(device)
     if cfg.train.sync_bn and world > 1:
         if device.type == "cuda":

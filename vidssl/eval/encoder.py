@@ -57,8 +57,9 @@ class Encoder:
 
     @property
     def view_pooling(self) -> str:
-        """``eval.view_pooling`` of the config (``none`` or ``mean``); an embedding is the
-        mean over the views either way."""
+        """``eval.view_pooling`` of the config (``none``, ``mean`` or ``normed_mean``); an
+        embedding is the mean over the views for ``none`` and ``mean``, VIE's normalised mean
+        of the normalised views for ``normed_mean``."""
         return self.cfg.eval.view_pooling
 
     def dataset(self, manifest):
@@ -95,8 +96,13 @@ class Encoder:
         return encode_clips(self.backbone, pathways, self.cfg.eval.readout).cpu()
 
     def embed(self, video, fps: float | None = None) -> torch.Tensor:
-        """One video -> ``[D]``: the mean of its :meth:`views`."""
-        return self.views(video, fps).mean(0)
+        """One video -> ``[D]``: its :meth:`views` pooled (the mean; :attr:`view_pooling`)."""
+        return self._pool(self.views(video, fps)[None])[0]
+
+    def _pool(self, feats: torch.Tensor) -> torch.Tensor:
+        from vidssl.eval.features import pool_views
+
+        return pool_views(feats, "normed_mean" if self.view_pooling == "normed_mean" else "mean")
 
     def embed_batch(self, videos: Sequence, workers: int = 0, batch_size: int | None = None,
                     progress: bool = False) -> torch.Tensor:
@@ -130,7 +136,7 @@ class Encoder:
             workers=workers, device=self.device, readout=self.cfg.eval.readout, desc="embeddings",
             progress=progress, failed=failed,
         )
-        emb = feats.mean(1)  # [N, D]
+        emb = self._pool(feats)  # [N, D]
         decoded = torch.ones(len(emb), dtype=torch.bool)
         if failed:
             decoded[sorted(failed)] = False

@@ -8,8 +8,10 @@ over its test-time views, :meth:`vidssl.eval.encoder.Encoder.embed`); beside it
 
 ``path`` absolute; ``label`` the integer label ('' when none); ``class`` its name (only
 when the manifest names its classes); ``decoded`` 1, or 0 for a video that cannot be
-decoded (its row of the array is NaN). Other columns of the manifest follow, except
-those named like the first four. Both files are written atomically.
+decoded (its row of the array is NaN). A multi-label manifest has an empty ``label``
+and no ``class``, and its label sets in a ``labels`` column (``;``-joined) after ``decoded``.
+Other columns of the manifest follow, except those named like the first four. Both files
+are written atomically.
 """
 from __future__ import annotations
 
@@ -53,9 +55,11 @@ def export_features(encoder, manifest, out: str | os.PathLike, *, workers: int =
 
 def label_table(manifest, decoded: list[bool]) -> str:
     """The CSV text of the table (see the module docstring)."""
-    named = bool(manifest.classes)
-    extra = [c for c in manifest.columns if c not in FIXED]
-    header = ["path", "label", *(["class"] if named else []), "decoded", *extra]
+    sets = manifest.raw_labels() if manifest.label_sets is not None else None
+    named = bool(manifest.classes) and sets is None
+    extra = [c for c in manifest.columns if c not in FIXED and not (sets is not None and c == "labels")]
+    header = ["path", "label", *(["class"] if named else []), "decoded", *(["labels"] if sets is not None else []),
+              *extra]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -64,5 +68,7 @@ def label_table(manifest, decoded: list[bool]) -> str:
         if named:
             row.append(manifest.classes[y] if y >= 0 else "")
         row.append("1" if decoded[i] else "0")
+        if sets is not None:
+            row.append(sets[i])
         w.writerow(row + [manifest.columns[c][i] for c in extra])
     return buf.getvalue()

@@ -143,10 +143,26 @@ class EvalContext:
 
         return VideoDataset(self.train if split == "train" else self.test, self.cfg.data, train=train_aug)
 
+    @property
+    def multi_label(self) -> bool:
+        """Whether the manifests carry label sets (multi-label classification, mAP)."""
+        return self.train.multi_label
+
     def num_classes(self) -> int:
         """Classes of the label space: the named classes, or the largest integer label + 1."""
+        if self.multi_label:  # make_context numbered both splits alike
+            return self.train.num_classes
         top = max(max(self.train.labels, default=-1), max(self.test.labels, default=-1)) + 1
         return max(len(self.train.classes), top)
+
+    def targets(self, split: str) -> torch.Tensor:
+        """Multi-hot targets float [N, K] of ``split`` ('train' or 'test') of a multi-label context."""
+        from vidssl.data.multilabel import multi_hot
+
+        manifest = self.train if split == "train" else self.test
+        if manifest.label_sets is None:
+            raise ConfigError(f"{manifest.source} has one label per video, not label sets")
+        return torch.from_numpy(multi_hot(manifest.label_sets, self.num_classes()))
 
     def cache_key(self, split: str) -> str:
         m = self.train if split == "train" else self.test
@@ -188,10 +204,21 @@ class EvalContext:
             if self.cfg.eval.cache:
                 atomic_write(path, lambda f: torch.save({"features": feats}, f))
         labels = torch.as_tensor(manifest.labels, dtype=torch.long)
-        if self.cfg.eval.view_pooling == "mean":  # one feature per video: the mean over its views (CPC Sec. 3.2)
-            feats = feats.mean(1, keepdim=True)
+        if self.cfg.eval.view_pooling != "none":  # one feature per video (CPC Sec. 3.2; VIE Sec. 3)
+            feats = pool_views(feats, self.cfg.eval.view_pooling)[:, None]
         self._features[split] = (feats, labels)
         return feats, labels
+
+
+def pool_views(feats: torch.Tensor, mode: str) -> torch.Tensor:
+    """``[N, V, D]`` -> ``[N, D]``: ``mean`` of the views (CPC Sec. 3.2: the mean of z_t over
+    the segments), or ``normed_mean``: the L2-normalised mean of the L2-normalised views
+    (VIE Sec. 3: a video's embedding from its sampled clips)."""
+    if mode == "normed_mean":
+        return torch.nn.functional.normalize(torch.nn.functional.normalize(feats, dim=-1).mean(1), dim=-1)
+    if mode == "mean":
+        return feats.mean(1)
+    raise ValueError(f"unknown view pooling {mode!r} (allowed: mean, normed_mean)")
 
 
 def make_context(checkpoint: str, train_spec: str, test_spec: str, overrides: list[str] = (),
@@ -208,6 +235,9 @@ def make_context(checkpoint: str, train_spec: str, test_spec: str, overrides: li
     kw = dict(format=cfg.data.format, root=cfg.data.root, split=cfg.data.split, label_column=column)
     train = open_manifest(train_spec, subset="train", **kw)
     test = open_manifest(test_spec, subset="test", **kw)
+    if train.multi_label or test.multi_label:
+        train, test = _multi_label_pair(train, test)
+        return EvalContext(checkpoint, backbone, cfg, train, test, device, progress)
     for name, m in (("train", train), ("test", test)):
         if min(m.labels, default=-1) < 0:
             raise ConfigError(f"the {name} manifest {m.source} needs a label for every video (column {column!r})")
@@ -216,6 +246,22 @@ def make_context(checkpoint: str, train_spec: str, test_spec: str, overrides: li
             f"train and test manifests name different classes ({len(train.classes)} vs {len(test.classes)})"
         )
     return EvalContext(checkpoint, backbone, cfg, train, test, device, progress)
+
+
+def _multi_label_pair(train, test) -> tuple:
+    """Both multi-label manifests with one numbering of the classes: the training classes (the
+    test ones must be among them), or ``0 .. K-1`` for integer labels. Videos without a label
+    are allowed (Charades has some); a test set without any positive has no mAP."""
+    for name, m in (("train", train), ("test", test)):
+        if not m.multi_label:
+            raise ConfigError(f"the {name} manifest {m.source} has one label per video, the other one label sets "
+                              f"(column {m.label_column!r}); use label sets in both")
+    if bool(train.classes) != bool(test.classes):
+        raise ConfigError("one manifest names its classes, the other gives integers: use one kind in both")
+    if train.classes:
+        return train, test.with_classes(train.classes)
+    names = [str(i) for i in range(max(train.num_classes, test.num_classes))]
+    return train.with_classes(names), test.with_classes(names)
 
 
 def _file_stamps(paths: list[str]) -> list:

@@ -25,6 +25,7 @@ import torch
 
 from vidssl.eval.features import EvalContext
 from vidssl.eval.linear import probe_metrics
+from vidssl.eval.multilabel import require_single_label
 from vidssl.eval.splits import sample_fraction, sample_support
 
 __all__ = ["sample_support", "sample_fraction", "repeated_probe", "fraction_key", "evaluate"]
@@ -46,6 +47,7 @@ def repeated_probe(draw_subset: Callable[[np.random.Generator], np.ndarray], dra
 
 
 def evaluate(ctx: EvalContext) -> dict:
+    require_single_label(ctx, "fewshot")
     train_f, train_y = ctx.features("train")
     test_f, test_y = ctx.features("test")
     num_classes, e, seed = ctx.num_classes(), ctx.cfg.eval, ctx.cfg.train.seed

@@ -25,6 +25,13 @@ Protocol and defaults (``eval.finetune_*``, see :class:`vidssl.config.EvalConfig
   (``eval.finetune_l2sp``); Sec. 5.3: fine-tuning on a fraction of the labels
   (``eval.label_fraction``, stratified, drawn from the training videos only).
 
+- App. B.4 (Charades): a multi-label manifest (label sets) is detected and fine-tuned with a
+  per-class sigmoid and binary cross-entropy, tested with the maximum of the scores over the
+  views and reported in mAP (:mod:`vidssl.eval.multilabel`); B.4 trains a fixed schedule, so
+  there is no validation split (the last epoch is tested, ``eval.label_fraction`` draws at
+  random). ``eval.finetune_clip_scale=2`` doubles the clip (T x tau = 16 x 8 for an 8 x 8
+  model) for training and testing.
+
 Validation uses one centre clip per video (cheap; it only ranks epochs); the test uses
 ``data.test_clips`` x ``data.test_crops`` views. The training drops the last partial
 global batch, as every run of the engine does.
@@ -46,19 +53,26 @@ from vidssl.engine.resume import RESUME_FREE_KEYS
 from vidssl.engine.trainer import train
 from vidssl.errors import ConfigError
 from vidssl.eval.features import EvalContext, extract_features, output_dir
+from vidssl.eval.multilabel import multilabel_metrics
 from vidssl.eval.multiview import multiview_metrics
 from vidssl.eval.splits import sample_fraction, stratified_split
 from vidssl.methods import build_method
 
 
 def finetune_subsets(labels: np.ndarray, label_fraction: float, val_fraction: float,
-                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+                     seed: int, multi_label: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, validation indices) into the training manifest, disjoint and stratified.
 
     The label fraction (the labels available) is drawn first, then the validation split
-    is carved from those videos, so both stay inside the training manifest.
+    is carved from those videos, so both stay inside the training manifest. With
+    ``multi_label`` (``labels`` only gives the number of videos) the fraction is drawn at
+    random and there is no validation split (App. B.4's fixed schedule).
     """
     pool = np.arange(len(labels))
+    if multi_label:
+        if label_fraction < 1.0:  # one stratum: a plain random fraction
+            pool = sample_fraction(np.zeros(len(labels)), label_fraction, np.random.default_rng([seed, 0xF7AC]))
+        return pool, np.arange(0)
     if label_fraction < 1.0:
         pool = sample_fraction(labels, label_fraction, np.random.default_rng([seed, 0xF7AC]))
     tr, va = stratified_split(labels[pool], val_fraction, seed)
@@ -69,14 +83,18 @@ def finetune_config(ctx: EvalContext, num_train: int, has_val: bool) -> Config:
     """The engine config of the fine-tuning run: ``eval.finetune_*`` mapped onto the
     supervised method, the optimiser and the training loop."""
     e = ctx.cfg.eval
+    if e.finetune_clip_scale > 1 and "frames" in ctx.cfg.model.options:
+        raise ConfigError(f"eval.finetune_clip_scale={e.finetune_clip_scale} needs a backbone that takes any "
+                          f"clip length; {ctx.cfg.model.backbone!r} is built for model.options.frames")
     raw = to_dict(ctx.cfg)
     raw["method"] = {"name": "supervised", "dropout": e.finetune_dropout, "freeze_stages": e.finetune_freeze_stages,
-                     "l2sp": e.finetune_l2sp}
+                     "l2sp": e.finetune_l2sp, "multi_label": ctx.multi_label}
     raw["optim"] = {"name": "sgd", "lr": e.finetune_lr, "momentum": e.finetune_momentum,
                     "weight_decay": e.finetune_wd, "schedule": e.finetune_schedule,
                     "milestones": list(e.finetune_milestones), "gamma": e.finetune_gamma,
                     "plateau_patience": e.finetune_lr_patience, "warmup_epochs": 0.0}
-    raw["data"].update(batch_size=min(e.finetune_batch_size, num_train), val="")
+    raw["data"].update(batch_size=min(e.finetune_batch_size, num_train), val="",
+                       num_frames=raw["data"]["num_frames"] * e.finetune_clip_scale)
     training_views(raw, e)
     raw["train"].update(epochs=e.finetune_epochs, init_from=None if ctx.checkpoint == "random" else ctx.checkpoint,
                         init_backbone_only=True,
@@ -96,7 +114,7 @@ def training_views(raw: dict, e) -> None:
     if d["sampler"] == "sequence":
         d.update(sampler="clips", t_max=None)
     d["augment"]["color_drop_p"] = 0.0
-    if e.view_pooling == "mean":
+    if e.view_pooling != "none":
         raw["method"]["pool_views"] = True
         d["shared_draw"] = True
 
@@ -124,24 +142,28 @@ class _Logits(nn.Module):
 
 def predict(method: nn.Module, dataset, ctx: EvalContext, desc: str) -> torch.Tensor:
     """Softmax scores [N, V, K] of every view of every video of ``dataset``, manifest order
-    (a method with ``pool_views``: [N, 1, K], the classifier on the mean feature of the views)."""
+    (a method with ``pool_views``: [N, 1, K], the classifier on the mean feature of the views;
+    with ``multi_label``: sigmoid scores)."""
     if getattr(method.cfg, "pool_views", False):
         method.eval()
         feats, _ = extract_features(method.backbone, dataset, batch_size=ctx.cfg.eval.batch_size,
                                     workers=ctx.cfg.data.workers, device=ctx.device, desc=desc, progress=ctx.progress)
         with torch.no_grad():
             logits = method.classifier(method.feature_bn(feats.mean(1).to(ctx.device))).cpu()
-        return logits.softmax(-1).unsqueeze(1)
+        return method.scores(logits).unsqueeze(1)
     model = _Logits(method).eval()
     logits, _ = extract_features(model, dataset, batch_size=ctx.cfg.eval.batch_size, workers=ctx.cfg.data.workers,
                                  device=ctx.device, desc=desc, progress=ctx.progress)
-    return logits.softmax(-1)
+    return method.scores(logits)
 
 
 def evaluate(ctx: EvalContext) -> dict:
     e, seed = ctx.cfg.eval, ctx.cfg.train.seed
     train_idx, val_idx = finetune_subsets(np.asarray(ctx.train.labels), e.label_fraction,
-                                          e.finetune_val_fraction, seed)
+                                          e.finetune_val_fraction, seed, ctx.multi_label)
+    if e.finetune_schedule == "plateau" and ctx.multi_label:
+        raise ConfigError("eval.finetune_schedule=plateau ranks epochs by validation top-1, which a multi-label "
+                          "manifest has not: use the step schedule (App. B.4)")
     if e.finetune_schedule == "plateau" and len(val_idx) == 0:
         raise ConfigError("eval.finetune_schedule=plateau needs a validation split: raise "
                           "eval.finetune_val_fraction (the training set gave no validation videos)")
@@ -154,7 +176,8 @@ def train_and_test(ctx: EvalContext, cfg: Config, train_idx: np.ndarray, val_idx
     """Train the supervised method of ``cfg`` on the training videos ``train_idx`` (best epoch
     on ``val_idx`` when there are any), then test it on ``ctx.test`` with multi-view testing;
     the run directory is ``<name>_<digest of the config>`` under the evaluation's folder."""
-    e, d, seed = ctx.cfg.eval, ctx.cfg.data, ctx.cfg.train.seed
+    e, seed = ctx.cfg.eval, ctx.cfg.train.seed
+    d = dataclasses.replace(ctx.cfg.data, num_frames=cfg.data.num_frames)  # test clips as long as the training ones
     train_set = VideoDataset(ctx.train.subset(train_idx.tolist()), cfg.data, train=True)
     val_set = (VideoDataset(ctx.train.subset(val_idx.tolist()), dataclasses.replace(d, test_clips=1, test_crops=1),
                             train=False) if len(val_idx) else None)
@@ -170,17 +193,21 @@ def train_and_test(ctx: EvalContext, cfg: Config, train_idx: np.ndarray, val_idx
     last = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     method.load_state_dict(ckpt["model"])
     method.to(ctx.device)
-    test_y = torch.as_tensor(ctx.test.labels, dtype=torch.long)
     probs = predict(method, VideoDataset(ctx.test, d, train=False), ctx, "test")  # [M, V, K]
     val = last.get("validation", {})
+    if ctx.multi_label:
+        metrics = multilabel_metrics(probs, ctx.targets("test"))
+    else:
+        metrics = multiview_metrics(probs, torch.as_tensor(ctx.test.labels, dtype=torch.long))
     return {
-        **multiview_metrics(probs, test_y),
+        **metrics,
         "epochs_run": last["epoch"],
         "best_epoch": val.get("best_epoch", -1) if best.is_file() else last["epoch"],
-        "val_top1": val.get("best_val") if best.is_file() else None,
+        **({} if ctx.multi_label else {"val_top1": val.get("best_val") if best.is_file() else None}),
         "num_finetune_train": len(train_idx),
         "num_val": len(val_idx),
         "label_fraction": e.label_fraction,
+        "clip_frames": cfg.data.num_frames,
         "frozen_stages": ",".join(method.frozen_stages) or "none",
         "run_dir": str(run_dir),
     }

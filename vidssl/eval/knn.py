@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from vidssl.eval.features import EvalContext, video_embeddings
+from vidssl.eval.multilabel import require_single_label
 from vidssl.eval.multiview import multiview_metrics, topk_accuracy
 
 __all__ = ["knn_predict", "knn_metrics", "topk_accuracy", "evaluate"]
@@ -60,6 +61,7 @@ def knn_metrics(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tens
 
 
 def evaluate(ctx: EvalContext) -> dict:
+    require_single_label(ctx, "knn")
     train_f, train_y = ctx.features("train")
     test_f, test_y = ctx.features("test")  # [M, V, D]
     return knn_metrics(train_f, train_y, test_f, test_y, ctx.num_classes(), ctx.cfg.eval.knn_k, ctx.cfg.eval.knn_tau)

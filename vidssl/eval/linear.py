@@ -8,6 +8,10 @@ for linear probes), with SGD, momentum 0.9 and a cosine schedule.
 
 Testing is multi-view: every view is classified; clip-level accuracy counts views,
 video-level accuracy averages the softmax scores over the views of a video.
+
+On multi-label manifests (Charades-style, App. B.4; :mod:`vidssl.eval.multilabel`) the
+classifier has a per-class sigmoid output trained with binary cross-entropy, a video's
+score of a class is the maximum over its views, and the metric is mAP.
 """
 from __future__ import annotations
 
@@ -19,12 +23,16 @@ import torch.nn.functional as F
 
 from vidssl.config import EvalConfig
 from vidssl.eval.features import EvalContext
+from vidssl.eval.multilabel import multilabel_metrics
 from vidssl.eval.multiview import multiview_metrics
 
 
 def train_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs: int = 100, lr: float = 0.1,
-                 weight_decay: float = 0.0, batch_size: int = 256, seed: int = 0) -> nn.Module:
-    """Fit ``standardise -> Linear`` on x: [N, D], y: [N]; returns the model (eval mode)."""
+                 weight_decay: float = 0.0, batch_size: int = 256, seed: int = 0,
+                 multi_label: bool = False) -> nn.Module:
+    """Fit ``standardise -> Linear`` on x: [N, D], y: [N] (softmax cross-entropy); with
+    ``multi_label``, y: float [N, K] multi-hot targets and binary cross-entropy on a sigmoid per
+    class (App. B.4). Returns the model (eval mode)."""
     g = torch.Generator().manual_seed(seed)
     mean, std = x.mean(0), x.std(0, unbiased=False).clamp_min(1e-6)
     model = nn.Sequential(Standardise(mean, std), nn.Linear(x.shape[1], num_classes))
@@ -40,7 +48,7 @@ def train_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs: 
             idx = perm[i:i + batch_size]
             for group in opt.param_groups:
                 group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / total))
-            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss = (F.binary_cross_entropy_with_logits if multi_label else F.cross_entropy)(model(x[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -78,7 +86,24 @@ def probe_metrics(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Te
     return multiview_metrics(clip_probs, test_y, video_scores)
 
 
+def multilabel_probe_metrics(train_f: torch.Tensor, train_t: torch.Tensor, test_f: torch.Tensor,
+                             test_t: torch.Tensor, e: EvalConfig, seed: int) -> dict:
+    """The multi-label probe: train on every view of train_f [n, V, D] with multi-hot targets
+    train_t [n, K] (BCE), test every view of test_f [M, V', D] (sigmoid scores, the maximum over a
+    video's views) against test_t [M, K]. Returns :func:`vidssl.eval.multilabel.multilabel_metrics`."""
+    v = train_f.shape[1]
+    model = train_linear(train_f.flatten(0, 1), train_t.repeat_interleave(v, dim=0), train_t.shape[1],
+                         epochs=e.linear_epochs, lr=e.linear_lr, weight_decay=e.linear_wd,
+                         batch_size=e.linear_batch_size, seed=seed, multi_label=True)
+    with torch.no_grad():
+        scores = model(test_f.flatten(0, 1)).sigmoid().view(test_f.shape[0], test_f.shape[1], -1)
+    return multilabel_metrics(scores, test_t)
+
+
 def evaluate(ctx: EvalContext) -> dict:
     train_f, train_y = ctx.features("train")
     test_f, test_y = ctx.features("test")
+    if ctx.multi_label:
+        return multilabel_probe_metrics(train_f, ctx.targets("train"), test_f, ctx.targets("test"), ctx.cfg.eval,
+                                        ctx.cfg.train.seed)
     return probe_metrics(train_f, train_y, test_f, test_y, ctx.num_classes(), ctx.cfg.eval, ctx.cfg.train.seed)

@@ -9,7 +9,9 @@ colour, grayscale or blur). 60 epochs, SGD with a cosine schedule from a base lr
 8 epochs of linear warm-up, weight decay 0 (``eval.linear_clips_*``). The pooled features are
 standardised by a BatchNorm without affine parameters (fixed at test time, so the classifier
 stays linear in the features), as the cached-feature probe does (:mod:`vidssl.eval.linear`).
-Inference as in App. B.2: the softmax averaged over the test views (``eval.views``).
+Inference as in App. B.2: the softmax averaged over the test views (``eval.views``). On a
+multi-label manifest: a sigmoid per class with binary cross-entropy, the maximum of the scores
+over the views, mAP (App. B.4, :mod:`vidssl.eval.multilabel`).
 
 It runs on the engine like ``eval finetune`` (:func:`vidssl.eval.finetune.train_and_test`):
 DDP, resume, a run directory named after the config. Unlike ``linear`` it sees a new view of
@@ -29,7 +31,8 @@ def linear_clips_config(ctx: EvalContext, num_train: int) -> Config:
     """The engine config: the supervised method with every stage frozen and standardised features."""
     e = ctx.cfg.eval
     raw = to_dict(ctx.cfg)
-    raw["method"] = {"name": "supervised", "dropout": 0.0, "freeze_stages": -1, "feature_bn": True}
+    raw["method"] = {"name": "supervised", "dropout": 0.0, "freeze_stages": -1, "feature_bn": True,
+                     "multi_label": ctx.multi_label}
     raw["optim"] = {"name": "sgd", "lr": e.linear_clips_lr, "momentum": 0.9, "weight_decay": 0.0,
                     "schedule": "cosine", "warmup_epochs": e.linear_clips_warmup_epochs}
     raw["data"].update(batch_size=min(e.linear_clips_batch_size, num_train), val="")
@@ -45,4 +48,4 @@ def evaluate(ctx: EvalContext) -> dict:
     train_idx = np.arange(len(ctx.train))
     cfg = linear_clips_config(ctx, len(train_idx))
     out = train_and_test(ctx, cfg, train_idx, np.arange(0), name="linear_clips")
-    return {k: v for k, v in out.items() if k not in ("val_top1", "num_val", "label_fraction")}
+    return {k: v for k, v in out.items() if k not in ("val_top1", "num_val", "label_fraction", "clip_frames")}

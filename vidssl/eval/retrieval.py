@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from vidssl.eval.features import EvalContext, output_dir, video_embeddings
+from vidssl.eval.multilabel import require_single_label
 
 
 def recall_at_k(query: torch.Tensor, query_labels: torch.Tensor, gallery: torch.Tensor,
@@ -90,6 +91,7 @@ def retrieval_metrics(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torc
 
 
 def evaluate(ctx: EvalContext) -> dict:
+    require_single_label(ctx, "retrieval")
     train_f, train_y = ctx.features("train")
     test_f, test_y = ctx.features("test")
     out = retrieval_metrics(train_f, train_y, test_f, test_y, ctx.cfg.eval.retrieval_ks)

@@ -18,6 +18,11 @@ with the options the papers use:
   backbone's trainable weights, w0 taken when training starts (the ``init_from``
   weights) and kept in the state dict so that a resume keeps them.
 
+- ``multi_label``: several labels per video (Charades-style, large-scale study App. B.4):
+  a sigmoid per class with binary cross-entropy against the batch's ``multi_hot`` targets
+  [B, K], and a video's score of a class is the maximum over its views (App. B.4: "we
+  spatiotemporally max-pool prediction scores in testing").
+
 :meth:`Supervised.predict` gives the scores the engine's validation (best epoch,
 plateau schedule, early stopping) and the fine-tuning test read.
 """
@@ -48,12 +53,15 @@ class SupervisedConfig:
     # classify the mean of the features of a video's V views (CPC Sec. 3.2: the mean of z_t over the
     # segments, then BN) instead of every view on its own
     pool_views: bool = False
+    # per-class sigmoid + binary cross-entropy on the batch's multi_hot targets (App. B.4), for
+    # manifests with label sets; the video score of a class is the maximum over the views
+    multi_label: bool = False
 
 
 class Supervised(Method):
     def __init__(self, cfg: SupervisedConfig, backbone: nn.Module, *, num_samples: int, num_classes: int):
         super().__init__()
-        if num_classes < 2:
+        if num_classes < (1 if cfg.multi_label else 2):
             raise ValueError(
                 "the supervised baseline needs a labelled training manifest with at least 2 classes "
                 f"(found {num_classes})"
@@ -108,15 +116,42 @@ class Supervised(Method):
             feats = feats.view(videos, -1, feats.shape[-1]).mean(1)
         return self.classifier(self.dropout(self.feature_bn(feats)))
 
+    def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits [..., K] -> class scores: the softmax, or with ``multi_label`` a sigmoid per class."""
+        return logits.float().sigmoid() if self.cfg.multi_label else logits.float().softmax(-1)
+
     @torch.no_grad()
     def predict(self, batch: dict) -> torch.Tensor:
         """Video scores [B, K]: the softmax averaged over the V views of ``clips [B, V, ...]``
-        (with ``pool_views``: the softmax of the pooled features)."""
+        (with ``pool_views``: the softmax of the pooled features; with ``multi_label``: the
+        sigmoid scores, their maximum over the views)."""
         b = batch["label"].shape[0]
-        probs = self.logits(flatten_views(batch["clips"]), b).float().softmax(-1)
-        return probs.view(b, -1, probs.shape[-1]).mean(1)
+        probs = self.scores(self.logits(flatten_views(batch["clips"]), b)).view(b, -1, self.classifier.out_features)
+        return probs.max(1).values if self.cfg.multi_label else probs.mean(1)
+
+    def _multi_label_loss(self, batch: dict) -> dict:
+        """BCE of every view's logits [B * V, K] against its video's multi-hot targets [B, K]."""
+        if "multi_hot" not in batch:
+            raise ConfigError("method.multi_label needs a multi-label training manifest "
+                              "(label sets: a 'labels' column, ';'-separated)")
+        targets = batch["multi_hot"].float()  # [B, K]
+        logits = self.logits(flatten_views(batch["clips"]), targets.shape[0]).float()  # [B*V, K] ([B, K] pooled)
+        targets = targets.repeat_interleave(logits.shape[0] // targets.shape[0], dim=0)
+        loss = F.binary_cross_entropy_with_logits(logits, targets)
+        if self.cfg.l2sp > 0:
+            loss = loss + self._l2sp()
+        top_hit = targets.gather(1, logits.argmax(1, keepdim=True)).mean()  # the top class is a label
+        return {"loss": loss, "logs": {"top_hit": top_hit.detach()}}
+
+    def _l2sp(self) -> torch.Tensor:
+        return self.cfg.l2sp / 2 * sum((p - getattr(self.anchor, n.replace(".", "__"))).pow(2).sum()
+                                       for n, p in self._anchored())
 
     def forward(self, batch: dict) -> dict:
+        if self.cfg.multi_label:
+            return self._multi_label_loss(batch)
+        if "multi_hot" in batch:
+            raise ConfigError("the training manifest is multi-label (label sets): set method.multi_label=true")
         labels = batch["label"]  # [B]
         if (labels < 0).any():
             raise ValueError("the supervised baseline got unlabelled videos (label -1) in its training manifest")
@@ -124,7 +159,6 @@ class Supervised(Method):
         target = labels.repeat_interleave(logits.shape[0] // labels.shape[0])  # [B*V], clip-major within a video
         loss = F.cross_entropy(logits.float(), target, label_smoothing=self.cfg.label_smoothing)
         if self.cfg.l2sp > 0:
-            loss = loss + self.cfg.l2sp / 2 * sum(
-                (p - getattr(self.anchor, n.replace(".", "__"))).pow(2).sum() for n, p in self._anchored())
+            loss = loss + self._l2sp()
         acc = (logits.argmax(1) == target).float().mean()
         return {"loss": loss, "logs": {"acc": acc.detach()}}

@@ -105,6 +105,9 @@ def evaluate_run(spec: RunSpec, train: str, test: str, out_dir: Path, evals: lis
     # JSON-quoted: the override's value is read as YAML, and a path may hold ': ' or look like a number
     ctx = make_context(spec.checkpoint, train, test, [*overrides, f"eval.out_dir={json.dumps(str(run_dir))}"],
                        label_column, progress, spec.recipe)
+    if ctx.multi_label:  # the report's columns and t-SNE colours are single labels
+        raise ConfigError(f"vidssl compare reports top-1 columns; {ctx.train.source} is multi-label: "
+                          "use vidssl eval linear or finetune (mAP)")
     metrics = {ev: evaluate_context(ev, ctx, spec.name) for ev in evals}
     column = label_column or ctx.cfg.data.label_column
     tsne = save_tsne(ctx, "test", run_dir / "tsne.png", title=f"{spec.name}: test videos by {column}")
