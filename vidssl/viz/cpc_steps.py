@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from vidssl.errors import ConfigError
+from vidssl.viz.figures import pyplot, save_figure
 
 _KEY = re.compile(r"acc_k(\d+)$")
 
@@ -41,10 +42,7 @@ def step_accuracy(run_dir: str | Path, tail: float = 0.1) -> dict[int, float]:
 
 def plot_step_accuracy(curves: dict[str, dict[int, float]], out: str | Path, title: str = "") -> Path:
     """One line per run: accuracy (y) against k (x)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for name, acc in curves.items():
@@ -57,9 +55,4 @@ def plot_step_accuracy(curves: dict[str, dict[int, float]], out: str | Path, tit
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from vidssl.viz.figures import pyplot, save_figure
+
 
 def pretraining_videos(checkpoint: str) -> tuple[str, int] | None:
     """(method name, number of training videos) of a run, from its ``config.yaml`` and
@@ -36,10 +38,7 @@ def curves(points: list[tuple[str, int, float]]) -> dict[str, list[tuple[int, fl
 
 
 def plot_data_scale(points: list[tuple[str, int, float]], out: str | Path, metric: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for method, rows in curves(points).items():
@@ -49,9 +48,4 @@ def plot_data_scale(points: list[tuple[str, int, float]], out: str | Path, metri
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)

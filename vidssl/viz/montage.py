@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from vidssl.errors import ConfigError
+from vidssl.viz.figures import pyplot, save_figure
 
 
 def pick_clusters(labels: np.ndarray, clusters: int, members: int, seed: int = 0) -> list[tuple[int, np.ndarray]]:
@@ -37,10 +38,7 @@ def save_cluster_montage(out: Path, labels: np.ndarray, paths: Sequence[str], *,
                          backend: str = "pyav", title: str = "") -> Path:
     """Write the montage PNG of :func:`pick_clusters`; ``paths`` [N] follow ``labels`` [N];
     ``names`` [N] (optional) title each member cell (e.g. its motion class)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from vidssl.eval.retrieval import middle_frames
 
@@ -65,9 +63,4 @@ def save_cluster_montage(out: Path, labels: np.ndarray, paths: Sequence[str], *,
         axes[r, 0].set_ylabel(f"cluster {c}\n({int((labels == c).sum())} videos)", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=100)
