@@ -182,7 +182,10 @@ def table(records: dict) -> str:
               ("TV-L1 flow > DIS flow (CPC)", "cpc_flow_tvl1", "cpc_flow_dis"),
               ("all steps > 1 step (frame differences)", "cpc_diff", "ablation_max_step_1"),
               ("hard negatives help (frame differences)", "cpc_diff", "ablation_no_hard_negatives"),
-              ("random transformations help (frame differences)", "cpc_diff", "ablation_shared_draw")]
+              ("random transformations help (frame differences)", "cpc_diff", "ablation_shared_draw"),
+              ("masked 3D conv > Conv(2+1)D context", "cpc_diff", "ablation_conv2plus1d"),
+              ("masked 3D conv > ConvLSTM context", "cpc_diff", "ablation_convlstm"),
+              ("masked 3D conv > LSTM context", "cpc_diff", "ablation_lstm")]
     lines += ["", "The paper's other claims (linear probe, motion, test):", "",
               "| claim (A > B) | A | B | A - B per seed | verdict |", "|---|---|---|---|---|"]
     for claim, pa, pb in claims:
