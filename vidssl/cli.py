@@ -24,6 +24,7 @@ COMMANDS = [
     "vidssl.commands.flow",  # flow extract (stored TV-L1 / DIS optical flow)
     "vidssl.commands.workflow",  # workflow la-idt (IDT prior -> IR -> LA(IDT) -> LA(joint), end to end)
     "vidssl.commands.compare",  # compare RUN... (evaluations of several runs -> report.md / report.html)
+    "vidssl.commands.weights",  # weights import|export (torchvision r3d_18 / r2plus1d_18, safetensors)
 ]
 
 

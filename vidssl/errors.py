@@ -68,6 +68,11 @@ class BackboneError(ValueError):
     """A bad backbone name, option or input (names the offending thing)."""
 
 
+class WeightsError(ValueError):
+    """Weights that do not convert to or from another library's layout: missing or unknown
+    keys, wrong shapes, or a network that differs from the other library's (all named)."""
+
+
 # ----------------------------------------------------------------------------- losses
 
 
