@@ -188,6 +188,11 @@ class EvalConfig:
 
     batch_size: int = 16  # clips per forward pass during feature extraction
     readout: str = "pool"  # pooled features of the last stage, or a stage name (conv3/conv4/conv5)
+    # how a stage's map [N, C, T, H, W] becomes features: "global" averages over T, H, W (C features);
+    # "time_grid" averages over T, then adaptive-average-pools H x W to G x G (C G^2 features; VIE Sec. 4)
+    readout_pool: Literal["global", "time_grid"] = "global"
+    readout_grid: Optional[int] = None  # G of time_grid; null: per stage, conv1/2 12, conv3 8, conv4 6, conv5 4
+    readout_layers: list[str] = field(default_factory=lambda: ["conv3", "conv4", "conv5"])  # `vidssl eval readout`
     cache: bool = True  # cache features per checkpoint + manifest + sampler
     knn_k: int = 200  # weighted kNN (Wu et al. 2018): k = 200, tau = 0.07, weights exp(s / tau)
     knn_tau: float = 0.07
@@ -272,6 +277,11 @@ class EvalConfig:
         for key, value, ok, allowed in checks:
             if not ok:
                 raise ConfigError(f"bad value for '{key}': {value!r} (must be {allowed})")
+        if self.readout_grid is not None and self.readout_grid < 1:
+            raise ConfigError(f"bad value for 'eval.readout_grid': {self.readout_grid!r} (>= 1, or null for the "
+                              "per-stage grids)")
+        if not self.readout_layers:
+            raise ConfigError("bad value for 'eval.readout_layers': [] (at least one stage, e.g. [conv3, conv4])")
         if self.finetune_stop_patience is not None and self.finetune_stop_patience < 1:
             raise ConfigError(f"bad value for 'eval.finetune_stop_patience': {self.finetune_stop_patience} "
                               "(>= 1, or null for no early stopping)")

@@ -1,8 +1,9 @@
 """``vidssl eval PROTOCOL --checkpoint CKPT --train M --test M [--json OUT] [key=value ...]``.
 
 Runs :func:`vidssl.eval.protocols.evaluate`. ``--checkpoint random`` evaluates frozen
-random weights of ``model.*`` (for ``finetune``: trains from random init). Protocols,
-keys and defaults: docs/evaluation.md.
+random weights of ``model.*`` (for ``finetune``: trains from random init).
+``vidssl eval readout ... [--layers conv3,conv4,conv5]`` probes several layers (VIE Table 1)
+and prints a row of top-1 per layer. Protocols, keys and defaults: docs/evaluation.md.
 """
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import os
 import sys
 from pathlib import Path
 
+from vidssl.errors import ConfigError
 from vidssl.eval.protocols import PROTOCOLS, evaluate
+from vidssl.eval.readout import layer_table
 
 
 def add_parser(sub) -> None:
@@ -26,18 +29,32 @@ def add_parser(sub) -> None:
     p.add_argument("--label-column", default=None, help="manifest column holding the labels (default: label)")
     p.add_argument("--json", default=None, help="write the metrics as one JSON object to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--layers", default=None,
+                   help="readout only: stages to probe, comma-separated (= eval.readout_layers; "
+                        "default conv3,conv4,conv5)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. eval.knn_k=20")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    metrics = evaluate(args.protocol, args.checkpoint, args.train, args.test, args.overrides,
+    overrides = list(args.overrides or [])
+    if args.layers is not None:
+        if args.protocol != "readout":
+            raise ConfigError(f"--layers goes with `vidssl eval readout`, not {args.protocol}")
+        overrides.append(f"eval.readout_layers=[{args.layers}]")
+    metrics = evaluate(args.protocol, args.checkpoint, args.train, args.test, overrides,
                        args.label_column, progress=not args.quiet and sys.stderr.isatty(), recipe=args.config)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun (finetune) every process has the metrics
         return 0
-    width = max(len(k) for k in metrics)
-    for k, v in metrics.items():
+    table = layer_table(metrics)  # readout: one row of top-1 per layer instead of every layer's metrics
+    shown = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    if table:
+        shown = {k: v for k, v in shown.items() if not any(k.startswith(f"{n}_") for n in metrics["layers"])}
+    width = max(len(k) for k in shown)
+    for k, v in shown.items():
         print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+    for row in table:
+        print(row)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(metrics, indent=2) + "\n")

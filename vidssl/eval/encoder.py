@@ -93,7 +93,8 @@ class Encoder:
         else:
             clips = self._array_clips(video, fps)
         pathways = tuple(c.to(self.device) for c in clips)
-        return encode_clips(self.backbone, pathways, self.cfg.eval.readout).cpu()
+        e = self.cfg.eval
+        return encode_clips(self.backbone, pathways, e.readout, e.readout_pool, e.readout_grid).cpu()
 
     def embed(self, video, fps: float | None = None) -> torch.Tensor:
         """One video -> ``[D]``: its :meth:`views` pooled (the mean; :attr:`view_pooling`)."""
@@ -133,7 +134,8 @@ class Encoder:
         failed: set[int] = set()
         feats, _ = extract_features(
             self.backbone, self.dataset(manifest), batch_size=batch_size or self.cfg.eval.batch_size,
-            workers=workers, device=self.device, readout=self.cfg.eval.readout, desc="embeddings",
+            workers=workers, device=self.device, readout=self.cfg.eval.readout, pool=self.cfg.eval.readout_pool,
+            grid=self.cfg.eval.readout_grid, desc="embeddings",
             progress=progress, failed=failed,
         )
         emb = self._pool(feats)  # [N, D]

@@ -3,7 +3,9 @@
 ``load_encoder`` rebuilds the backbone of any checkpoint (or frozen random weights);
 ``EvalContext.features(split)`` extracts multi-view features once and caches them
 per checkpoint + manifest + sampler + read-out, so that several protocols, and
-repeated runs, do not decode the videos again.
+repeated runs, do not decode the videos again. The read-out (``eval.readout``,
+``eval.readout_pool``, ``eval.readout_grid``) is in :mod:`vidssl.eval.pooling`;
+``EvalContext.layer_contexts`` reads several stages out of one pass over the videos.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -23,6 +25,7 @@ from vidssl.config import Config, apply_overrides, build_config, load_config, to
 from vidssl.data.batch import batch_views, flatten_views, to_device
 from vidssl.distributed import pick_device
 from vidssl.errors import ConfigError
+from vidssl.eval.pooling import pool_stage, readout_grid
 from vidssl.fileio import atomic_write
 
 log = logging.getLogger("vidssl.eval")
@@ -64,31 +67,52 @@ def load_encoder(checkpoint: str, overrides: list[str] = (), recipe: str | None 
 
 
 @torch.no_grad()
-def encode_clips(backbone: nn.Module, clips: tuple, readout: str = "pool") -> torch.Tensor:
-    """clips: pathways [N, C, T, H, W] -> features [N, D].
+def encode_layers(backbone: nn.Module, clips: tuple, layers: list[str], pool: str = "global",
+                  grid: int | None = None) -> dict[str, torch.Tensor]:
+    """clips: pathways [N, C, T, H, W] -> {layer: features [N, D_layer]}, from one forward pass.
 
-    ``readout`` is ``pool`` (the backbone's pooled output) or a stage name, whose
-    feature map is averaged over space and time (VIE reads out from conv3-conv5).
+    A layer is ``pool`` (the backbone's pooled output) or a stage name, whose map
+    ``[N, C_s, T_s, H_s, W_s]`` is read out by ``pool`` (``global``: the mean over T, H, W;
+    ``time_grid``: the mean over T, then a ``grid`` x ``grid`` spatial grid, VIE Sec. 4;
+    :func:`vidssl.eval.pooling.pool_stage`).
     """
-    if readout == "pool":
-        return backbone(*clips).float()
-    _, stages = backbone(*clips, return_stages=True)
-    if readout not in stages:
-        raise ConfigError(f"bad value for 'eval.readout': {readout!r} (allowed: pool, {', '.join(stages)})")
-    fmap = stages[readout]
-    return fmap.flatten(2).mean(2).float()
+    stages = [name for name in layers if name != "pool"]
+    if "pool" in layers and pool != "global":
+        raise ConfigError(f"eval.readout_pool={pool} reads out a stage: set eval.readout to one of "
+                          f"{', '.join(getattr(backbone, 'stage_names', ['conv1', '...', 'conv5']))}")
+    if not stages:
+        return {"pool": backbone(*clips).float()}
+    pooled, maps = backbone(*clips, return_stages=True)
+    bad = [name for name in stages if name not in maps]
+    if bad:
+        raise ConfigError(f"bad value for 'eval.readout': {bad[0]!r} (allowed: pool, {', '.join(maps)})")
+    out = {name: pool_stage(maps[name], name, pool, grid) for name in stages}
+    if "pool" in layers:
+        out["pool"] = pooled.float()
+    return {name: out[name] for name in layers}
+
+
+def encode_clips(backbone: nn.Module, clips: tuple, readout: str = "pool", pool: str = "global",
+                 grid: int | None = None) -> torch.Tensor:
+    """clips: pathways [N, C, T, H, W] -> features [N, D] of one layer (see :func:`encode_layers`).
+
+    ``readout`` is ``pool`` (the backbone's pooled output) or a stage name (VIE reads out
+    from conv3-conv5), read out by ``pool`` / ``grid``.
+    """
+    return encode_layers(backbone, clips, [readout], pool, grid)[readout]
 
 
 @torch.no_grad()
-def extract_features(backbone: nn.Module, dataset, *, batch_size: int = 16, workers: int = 0,
-                     device: torch.device | None = None, readout: str = "pool", desc: str = "features",
-                     progress: bool = True, failed: set[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features of every view of every video.
+def extract_layers(backbone: nn.Module, dataset, layers: list[str], *, pool: str = "global",
+                   grid: int | None = None, batch_size: int = 16, workers: int = 0,
+                   device: torch.device | None = None, desc: str = "features", progress: bool = True,
+                   failed: set[int] | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Features of every view of every video at each of ``layers``, from one pass over the videos.
 
-    Returns ``features [N, V, D]`` (V = test clips x crops, clip-major) and
-    ``labels [N]`` in manifest order. A video that cannot be decoded gets the features
-    of the next one that can (the dataset's rule); with ``failed`` (a set), the
-    manifest indices of those videos are added to it.
+    Returns ``({layer: features [N, V, D_layer]}, labels [N])`` (V = test clips x crops,
+    clip-major) in manifest order. A video that cannot be decoded gets the features of the
+    next one that can (the dataset's rule); with ``failed`` (a set), the manifest indices of
+    those videos are added to it.
     """
     from vidssl.data.datasets import build_loader
 
@@ -96,20 +120,35 @@ def extract_features(backbone: nn.Module, dataset, *, batch_size: int = 16, work
     views = max(1, dataset.num_views if hasattr(dataset, "num_views") else 1)
     videos_per_batch = max(1, batch_size // views)
     loader = build_loader(dataset, videos_per_batch, shuffle=False, seed=0, workers=workers)
-    feats, labels, order = [], [], []
+    feats, labels, order = {name: [] for name in layers}, [], []
     bar = tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False)
     for batch in bar:
         b, v = batch_views(batch["clips"])
-        f = encode_clips(backbone, to_device(flatten_views(batch["clips"]), device), readout)
-        feats.append(f.view(b, v, -1).cpu())
+        out = encode_layers(backbone, to_device(flatten_views(batch["clips"]), device), list(layers), pool, grid)
+        for name, f in out.items():
+            feats[name].append(f.view(b, v, -1).cpu())
         labels.append(batch["label"])
         order.append(batch["index"])
         if failed is not None and batch["bad_paths"]:
             bad = set(batch["bad_paths"])
             failed.update(int(i) for i in batch["index"] if dataset.manifest.paths[int(i)] in bad)
-    feats, labels, order = torch.cat(feats), torch.cat(labels), torch.cat(order)
+    labels, order = torch.cat(labels), torch.cat(order)
     inv = torch.argsort(order)
-    return feats[inv], labels[inv]
+    return {name: torch.cat(f)[inv] for name, f in feats.items()}, labels[inv]
+
+
+def extract_features(backbone: nn.Module, dataset, *, batch_size: int = 16, workers: int = 0,
+                     device: torch.device | None = None, readout: str = "pool", pool: str = "global",
+                     grid: int | None = None, desc: str = "features", progress: bool = True,
+                     failed: set[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of every view of every video at one layer (``readout``, ``pool``, ``grid``).
+
+    Returns ``features [N, V, D]`` (V = test clips x crops, clip-major) and
+    ``labels [N]`` in manifest order; see :func:`extract_layers`.
+    """
+    feats, labels = extract_layers(backbone, dataset, [readout], pool=pool, grid=grid, batch_size=batch_size,
+                                   workers=workers, device=device, desc=desc, progress=progress, failed=failed)
+    return feats[readout], labels
 
 
 def video_embeddings(features: torch.Tensor) -> torch.Tensor:
@@ -182,27 +221,82 @@ class EvalContext:
 
             sampler["flow"] = [d.flow_root, d.flow_bound]
             stamps += _file_stamps([str(flow_folder(d.flow_root, p) / "flow.json") for p in m.paths])
-        return _digest([source, stamps, sampler, self.cfg.eval.readout, "v2"])
+        e = self.cfg.eval
+        readout = e.readout
+        if e.readout_pool != "global":  # the global read-out keeps the key it always had
+            grid = readout_grid(e.readout, e.readout_grid) if e.readout != "pool" else e.readout_grid
+            readout = {"readout": e.readout, "pool": e.readout_pool, "grid": grid}
+        return _digest([source, stamps, sampler, readout, "v2"])
+
+    def with_readout(self, readout: str, pool: str | None = None, grid: int | None = None) -> "EvalContext":
+        """This context reading out ``readout`` by ``pool`` / ``grid`` (default: this context's
+        ``eval.readout_pool`` / ``eval.readout_grid``): the same encoder and manifests, a config
+        copy, features of its own."""
+        e = self.cfg.eval
+        ev = replace(e, readout=readout, readout_pool=pool or e.readout_pool,
+                     readout_grid=grid if grid is not None else e.readout_grid)
+        return EvalContext(self.checkpoint, self.backbone, replace(self.cfg, eval=ev), self.train, self.test,
+                           self.device, self.progress)
+
+    def layer_contexts(self, layers: list[str], pool: str | None = None,
+                       grid: int | None = None) -> dict[str, "EvalContext"]:
+        """{layer: :meth:`with_readout` (layer, pool, grid)}, with the features of both splits ready:
+        loaded from the cache, the others read out of one pass over the videos of a split."""
+        kids = {name: self.with_readout(name, pool, grid) for name in layers}
+        for split in ("train", "test"):
+            todo = {}
+            for name, kid in kids.items():
+                feats = kid._cached(split)
+                if feats is None:
+                    todo[name] = kid
+                else:
+                    kid._keep(split, feats)
+            if not todo:
+                continue
+            e = next(iter(todo.values())).cfg.eval
+            feats, _ = extract_layers(
+                self.backbone, self.dataset(split), list(todo), pool=e.readout_pool, grid=e.readout_grid,
+                batch_size=e.batch_size, workers=self.cfg.data.workers, device=self.device,
+                desc=f"{split} features ({', '.join(todo)})", progress=self.progress,
+            )
+            for name, kid in todo.items():
+                kid._save(split, feats[name])
+                kid._keep(split, feats[name])
+        return kids
 
     def features(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(features [N, V, D], labels [N]) of ``split`` ('train' or 'test'), cached; with
         ``eval.view_pooling=mean``, ``[N, 1, D]``: the mean over the views."""
         if split in self._features:
             return self._features[split]
-        manifest = self.train if split == "train" else self.test
-        path = cache_dir() / f"{self.cache_key(split)}.pt"
-        if self.cfg.eval.cache and path.is_file():
-            data = torch.load(path, map_location="cpu", weights_only=True)
-            feats = data["features"]
-            log.info("features of %s loaded from cache %s", split, path)
-        else:
+        feats = self._cached(split)
+        if feats is None:
+            e = self.cfg.eval
             feats, _ = extract_features(
-                self.backbone, self.dataset(split), batch_size=self.cfg.eval.batch_size,
-                workers=self.cfg.data.workers, device=self.device, readout=self.cfg.eval.readout,
+                self.backbone, self.dataset(split), batch_size=e.batch_size, workers=self.cfg.data.workers,
+                device=self.device, readout=e.readout, pool=e.readout_pool, grid=e.readout_grid,
                 desc=f"{split} features", progress=self.progress,
             )
-            if self.cfg.eval.cache:
-                atomic_write(path, lambda f: torch.save({"features": feats}, f))
+            self._save(split, feats)
+        return self._keep(split, feats)
+
+    def _cache_path(self, split: str) -> Path:
+        return cache_dir() / f"{self.cache_key(split)}.pt"
+
+    def _cached(self, split: str) -> torch.Tensor | None:
+        """The cached features [N, V, D] of ``split``, or None (not cached, or ``eval.cache=false``)."""
+        path = self._cache_path(split)
+        if not (self.cfg.eval.cache and path.is_file()):
+            return None
+        log.info("features of %s loaded from cache %s", split, path)
+        return torch.load(path, map_location="cpu", weights_only=True)["features"]
+
+    def _save(self, split: str, feats: torch.Tensor) -> None:
+        if self.cfg.eval.cache:
+            atomic_write(self._cache_path(split), lambda f: torch.save({"features": feats}, f))
+
+    def _keep(self, split: str, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        manifest = self.train if split == "train" else self.test
         labels = torch.as_tensor(manifest.labels, dtype=torch.long)
         if self.cfg.eval.view_pooling != "none":  # one feature per video (CPC Sec. 3.2; VIE Sec. 3)
             feats = pool_views(feats, self.cfg.eval.view_pooling)[:, None]

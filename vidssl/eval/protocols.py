@@ -20,6 +20,7 @@ PROTOCOLS = {
     "fewshot": "vidssl.eval.fewshot",
     "retrieval": "vidssl.eval.retrieval",
     "persistence": "vidssl.eval.persistence",
+    "readout": "vidssl.eval.readout",  # linear probes at conv3 / conv4 / conv5 (VIE Table 1)
 }
 DEFAULT_EVALS = ("linear", "knn", "retrieval")  # what `vidssl compare` runs unless told
 
