@@ -337,3 +337,32 @@ def test_bad_input_raises_a_clear_error(num_frames, fps, overrides, match):
         test_clip_indices(num_frames, fps, cfg, 1)
     with pytest.raises(SamplingError, match="num_clips"):
         test_clip_indices(10, 30.0, cfg_(), 0)
+
+
+def test_vie_trn_consecutive_half_second_bins():
+    """VIE-TRN (App. B): four consecutive 0.5 s bins, one frame from each, at a random place."""
+    import numpy as np
+
+    from vidssl.config import DataConfig
+    from vidssl.data.sampling import test_clip_indices, train_clip_indices
+
+    cfg = DataConfig(sampler="segments", segments=4, segment_seconds=0.5, views=1, test_clips=3)
+    fps, n = 30.0, 300  # 10 s; the four bins span 2 s = 60 frames, 15 frames each
+    firsts = []
+    for seed in range(200):
+        (frames,) = train_clip_indices(np.random.default_rng(seed), n, fps, cfg)[0]
+        start = frames[0] - frames[0] % 1  # an integer frame
+        # frame i lies in bin i: [s + 15 i, s + 15 (i + 1)) for one window start s <= frames[0]
+        s_lo = max(0, frames[-1] - 59)
+        assert any(all(s + 15 * i <= f < s + 15 * (i + 1) for i, f in enumerate(frames))
+                   for s in range(s_lo, int(start) + 1)), frames
+        firsts.append(int(frames[0]))
+    assert min(firsts) < 30 and max(firsts) > 200  # the window moves over the whole video
+    test = test_clip_indices(n, fps, cfg)  # windows at 1/6, 1/2, 5/6 of the 240 free frames, bin centres
+    assert [t[0].tolist() for t in test] == [[40 + 7 + 15 * i for i in range(4)], [120 + 7 + 15 * i for i in range(4)],
+                                             [200 + 7 + 15 * i for i in range(4)]]
+    short = train_clip_indices(np.random.default_rng(0), 40, fps, cfg)[0][0]  # 40 < 60 frames: whole video
+    assert short.max() < 40 and len(short) == 4
+    whole = DataConfig(sampler="segments", segments=4, views=1)
+    spread = [np.ptp(train_clip_indices(np.random.default_rng(s), n, fps, whole)[0][0]) for s in range(20)]
+    assert min(spread) > 60  # TSN-style: spread over the whole video

@@ -100,6 +100,9 @@ class DataConfig:
     # (VIE Sec. 5, Table 3); 1 = whole videos
     bins: int = 1
     segments: int = 8  # TRN/TSN: K segments, one frame each
+    # segments sampler: K consecutive bins of this many seconds instead of K segments of the whole
+    # video (VIE-TRN, App. B: 0.5); null = the whole video (TSN)
+    segment_seconds: Optional[float] = None
     fast_alpha: int = 4  # two-rate: the fast pathway samples alpha times more frames
     short_video: Literal["loop", "pad"] = "loop"  # rule for videos shorter than a clip
     crop_size: int = 224
@@ -535,6 +538,8 @@ def validate(cfg: Config) -> None:
     if cfg.method["name"] == "cpc" and d.views != cfg.method["segments"]:
         raise ConfigError(f"video CPC reads its T segments as the views of a video: data.views ({d.views}) must "
                           f"equal method.segments ({cfg.method['segments']})")
+    if d.segment_seconds is not None and not d.segment_seconds > 0:
+        raise ConfigError(f"bad value for 'data.segment_seconds': {d.segment_seconds} (seconds, > 0, or null)")
     if d.subset is not None and not (isinstance(d.subset, int) and d.subset >= 2
                                      or isinstance(d.subset, float) and 0 < d.subset < 1):
         raise ConfigError(f"bad value for 'data.subset': {d.subset} (a fraction in (0, 1), a number of videos >= 2, "

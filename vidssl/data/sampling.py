@@ -22,7 +22,10 @@ Clip lengths per pathway (``cfg.sampler``):
 - ``"segments"`` (TSN/TRN, VIE Sec. 3.2): ``K = cfg.segments`` equal segments of the
   *whole* video (native frames; ``fps``, ``t_max`` and the fps jitter do not apply),
   one frame from each: a uniformly random frame of the segment in training, the
-  centre frame at test time.
+  centre frame at test time. With ``cfg.segment_seconds`` (VIE-TRN, App. B: four
+  consecutive half-second bins) the segments are ``K`` consecutive bins of that many
+  seconds at a uniformly random place (training; one frame drawn in each bin) or at
+  ``num_clips`` evenly spread places (test; the centre frame of each bin).
 
 - ``"sequence"`` (video CPC, Sec. 3.1 and 4.2): the ``cfg.views`` clips are the
   consecutive *segments* of one sequence: clip ``v`` starts ``v * hop`` target-rate
@@ -162,10 +165,26 @@ def _target_fps(fps: float, cfg: DataConfig) -> float:
 # ----------------------------------------------------------------------------- segments
 
 
-def _segment_frames(num_frames: int, k: int, offsets: np.ndarray) -> np.ndarray:
-    """Frame ``floor((i + offset_i) * N / k)`` of each of ``k`` equal segments."""
-    pos = (np.arange(k) + offsets) * (num_frames / k)
+def _segment_frames(num_frames: int, k: int, offsets: np.ndarray, start: float = 0.0,
+                    length: Optional[float] = None) -> np.ndarray:
+    """Frame ``floor(start + (i + offset_i) * length / k)`` of each of ``k`` equal segments of
+    the window ``[start, start + length)`` (default: the whole video, ``[0, N)``)."""
+    length = num_frames if length is None else length
+    pos = start + (np.arange(k) + offsets) * (length / k)
     return np.clip(np.floor(pos + _EPS).astype(np.int64), 0, num_frames - 1)
+
+
+def _segment_window(num_frames: int, fps: float, k: int, cfg: DataConfig, where: float) -> tuple[float, float]:
+    """(start, length) in native frames of the span the ``k`` segments cut: the whole video,
+    or with ``cfg.segment_seconds`` the ``k`` consecutive bins of that many seconds (VIE-TRN:
+    four half-second bins), placed at fraction ``where`` of the free range; a video shorter
+    than the bins uses its whole length."""
+    if cfg.segment_seconds is None:
+        return 0.0, float(num_frames)
+    length = k * cfg.segment_seconds * fps
+    if length >= num_frames:
+        return 0.0, float(num_frames)
+    return float(math.floor(where * (num_frames - length) + _EPS)), length  # bins start on a frame
 
 
 def _num_segments(cfg: DataConfig) -> int:
@@ -222,7 +241,12 @@ def train_clip_indices(rng: np.random.Generator, num_frames: int, fps: float, cf
     _check_cfg(cfg)
     if cfg.sampler == "segments":
         k = _num_segments(cfg)
-        return [[_segment_frames(num_frames, k, rng.random(k))] for _ in range(cfg.views)]
+        out = []
+        for _ in range(cfg.views):
+            where = float(rng.random()) if cfg.segment_seconds is not None else 0.0  # no draw without bins
+            start, length = _segment_window(num_frames, fps, k, cfg, where)
+            out.append([_segment_frames(num_frames, k, rng.random(k), start, length)])
+        return out
     if cfg.sampler == "sequence":
         return _sequence(rng, num_frames, fps, cfg)
 
@@ -266,7 +290,10 @@ def test_clip_indices(num_frames: int, fps: float, cfg: DataConfig, num_clips: O
     centres = (np.arange(num_clips) + 0.5) / num_clips
     if cfg.sampler == "segments":
         k = _num_segments(cfg)
-        return [[_segment_frames(num_frames, k, np.full(k, c))] for c in centres]
+        # with bins: the window at fraction c of the free range, the centre frame of each bin;
+        # without: the frame at fraction c of each segment of the whole video
+        return [[_segment_frames(num_frames, k, np.full(k, 0.5 if cfg.segment_seconds is not None else c),
+                                 *_segment_window(num_frames, fps, k, cfg, c))] for c in centres]
 
     F = _target_fps(fps, cfg)
     ratio = fps / F
