@@ -75,6 +75,6 @@ def test_missing_files_fail_at_start_naming_them(tmp_path, capsys):
 def test_eval_with_a_missing_manifest_is_one_line_not_a_traceback(tmp_path, capsys):
     code = main(["eval", "knn", "--checkpoint", "random", "--config", "supervised_tiny",
                  "--train", str(tmp_path / "nowhere.csv"), "--test", str(tmp_path / "nowhere.csv")])
-    assert code == 1
+    assert code == 2  # a path that is not there: a usage error
     err = capsys.readouterr().err
     assert "nowhere.csv does not exist" in err and "Traceback" not in err

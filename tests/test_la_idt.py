@@ -193,7 +193,7 @@ def test_pretrain_refuses_misaligned_idt_vectors(tiny, tmp_path, capsys, problem
     code = main(["pretrain", "la_idt_tiny", f"data.train={tiny}", f"method.cluster_features={bad}",
                  "--run-dir", str(run), *TINY])
     err = capsys.readouterr().err
-    assert code == 2 and "config error" in err and message in err and str(bad) in err
+    assert code == 2 and "vidssl: error: " in err and message in err and str(bad) in err
     assert not run.exists()  # refused before the run directory was made
 
 

@@ -18,6 +18,7 @@ the methods until a name is resolved).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import types
 import typing
@@ -121,6 +122,8 @@ class ModelConfig:
     backbone: str = "r3d18"
     width: int = 64  # channels of the first stage (64 in the papers; 16 for tiny CPU runs)
     options: dict = field(default_factory=dict)  # extra keyword arguments of the backbone
+    # torch.compile the backbone(s) for training (vidssl.engine.accel); checkpoints keep the same keys
+    compile: bool = False
 
 
 @dataclass
@@ -397,10 +400,16 @@ def from_dict(cls: type, values: dict, prefix: str = "") -> Any:
     for k, v in values.items():
         if k not in hints or k not in names:
             raise ConfigError(
-                f"unknown key '{prefix}{k}' (allowed: {', '.join(names)})"
+                f"unknown key '{prefix}{k}' ({did_you_mean(str(k), names, prefix)}allowed: {', '.join(names)})"
             )
         kwargs[k] = _coerce(v, hints[k], prefix + k)
     return cls(**kwargs)
+
+
+def did_you_mean(word: str, choices, prefix: str = "") -> str:
+    """``"did you mean 'PREFIX+closest'? "`` for the closest of ``choices`` (difflib), or ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean '{prefix}{close[0]}'? " if close else ""
 
 
 def to_dict(obj: Any) -> Any:
@@ -429,7 +438,14 @@ def find_recipe(name_or_path: str | Path, relative_to: Path | None = None) -> Pa
         if c.is_file():
             return c
     known = sorted(q.stem for q in PACKAGED_CONFIGS.glob("*.yaml"))
-    raise ConfigError(f"config '{name_or_path}' not found (packaged recipes: {', '.join(known)})")
+    raise ConfigError(f"config '{name_or_path}' not found ({did_you_mean(p.stem, known)}packaged recipes: "
+                      f"{', '.join(known)}; `vidssl recipes` describes them)")
+
+
+def packaged_recipes(folder: Path = PACKAGED_CONFIGS) -> dict[str, str]:
+    """{name: one-line ``description``} of the recipes in ``folder`` (default: the packaged
+    training recipes), sorted by name."""
+    return {p.stem: str(_read_recipe(p).get("description") or "").strip() for p in sorted(folder.glob("*.yaml"))}
 
 
 def _merge(base: dict, update: dict) -> dict:
@@ -565,5 +581,10 @@ def method_config(cfg: Config) -> Any:
     return from_dict(method_config_class(cfg.method["name"]), params, prefix="method.")
 
 
+def config_yaml(cfg: Config) -> str:
+    """The resolved config as YAML (what a run's ``config.yaml`` holds)."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
 def dump_config(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    Path(path).write_text(config_yaml(cfg))

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from vidssl.config import load_config
+from vidssl.config import did_you_mean, load_config
+from vidssl.errors import ConfigError
 
 
 @dataclass
@@ -70,6 +71,7 @@ def run_demo(out: str | Path = "runs/demo", videos: int | None = None, epochs: i
     from vidssl.engine.trainer import train
     from vidssl.eval.protocols import evaluate
 
+    check_demo_args(only, overrides)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
@@ -135,6 +137,18 @@ def run_demo(out: str | Path = "runs/demo", videos: int | None = None, epochs: i
                                   progress=progress)
         print(f"[demo] report: {report}")
     return results
+
+
+def check_demo_args(only: list[str] | None, overrides: list[str]) -> None:
+    """Refuse an unknown ``only`` entry and a bad override before anything is rendered."""
+    names = sorted({e.slug for e in ENTRIES} | {e.recipe for e in ENTRIES})
+    for name in only or []:
+        if name not in names:
+            raise ConfigError(f"--only {name!r}: no such demo entry ({did_you_mean(name, names)}"
+                              f"entries: {', '.join(names)})")
+    for entry in ENTRIES:
+        if not entry.stage and (not only or entry.slug in only or entry.recipe in only):
+            load_config(entry.recipe, [*overrides, *entry.overrides])  # ConfigError naming the key
 
 
 def run_workflow(recipe: str, train_csv: str, out: Path, overrides: list[str], progress: bool) -> Path:

@@ -1,19 +1,30 @@
 """Every error type of vidssl, in one leaf module (it imports nothing of vidssl).
 
 Bad input raises a ``ValueError`` subclass whose message names the offending key, file
-or value and what is allowed; :mod:`vidssl.cli` prints it as one line. Failures of a
-run that is under way (a non-finite loss, a process group that cannot form, a
-workflow stage that cannot go on) are ``RuntimeError`` subclasses.
+or value and what is allowed; :mod:`vidssl.cli` prints it as one line. A
+:class:`UsageError` (a bad recipe, key, value or option, an input path that does not
+exist) exits with code 2, other bad input (data that cannot be used) with code 1.
+Failures of a run that is under way (a non-finite loss, a process group that cannot
+form, a workflow stage that cannot go on) are :class:`RunError` subclasses (exit code 1).
 """
 from __future__ import annotations
 
 import os
 
 
-# ----------------------------------------------------------------------------- configuration
+# ----------------------------------------------------------------------------- usage and configuration
 
 
-class ConfigError(ValueError):
+class UsageError(ValueError):
+    """A bad command line: recipe, key, value or option, or an input path that does not exist
+    (the CLI exits with code 2)."""
+
+
+class RunError(RuntimeError):
+    """A run that cannot go on (the CLI exits with code 1)."""
+
+
+class ConfigError(UsageError):
     """A bad key or value in a recipe or an override (the CLI exits with code 2)."""
 
 
@@ -26,6 +37,10 @@ class NoDecodableVideoError(ValueError):
 
 class ManifestError(ValueError):
     """A manifest that cannot be used: missing files, no videos, bad columns or labels."""
+
+
+class ManifestNotFoundError(ManifestError, UsageError):
+    """A manifest path that does not exist (or an empty one)."""
 
 
 class SamplingError(ValueError):
@@ -126,11 +141,11 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, or from another method/backbone."""
 
 
-class DistributedError(RuntimeError):
+class DistributedError(RunError):
     """The process group could not be set up from the environment."""
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(RunError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
@@ -141,7 +156,7 @@ class BoxFileError(ValueError):
     """A person-box file cannot be parsed; the message names the file and line."""
 
 
-class ShardError(ValueError):
+class ShardError(UsageError):
     """A --shard value is not of the form i/n with 0 <= i < n."""
 
 
@@ -160,6 +175,6 @@ class FrameSizeError(ValueError):
 # ----------------------------------------------------------------------------- workflows
 
 
-class WorkflowError(RuntimeError):
+class WorkflowError(RunError):
     """A stage cannot go on (e.g. videos that IDT extraction cannot read); the message says what to do."""
 

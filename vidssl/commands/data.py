@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from vidssl.errors import ConfigError
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("data", help="datasets: render the built-in synthetic dataset")
@@ -56,12 +58,10 @@ def run_synth(args) -> int:
 
     kwargs = {**PRESETS[args.preset], "seed": args.seed, "camera": args.camera, "wander": args.wander}
     if args.workers < 1:
-        print("vidssl data synth: --workers must be at least 1", file=sys.stderr)
-        return 2
+        raise ConfigError(f"--workers must be >= 1 (got {args.workers})")
     if args.videos is not None:
         if args.videos < 2:
-            print("vidssl data synth: --videos must be at least 2", file=sys.stderr)
-            return 2
+            raise ConfigError(f"--videos must be >= 2 (got {args.videos})")
         kwargs["videos"] = args.videos
     out = make_synthetic(args.out, workers=args.workers, progress=sys.stderr.isatty(), **kwargs)
     for name, path in out.items():
@@ -87,12 +87,12 @@ def run_prepare(args) -> int:
     from vidssl.shards import parse_shard
 
     if args.workers < 1:
-        print("vidssl data prepare: --workers must be >= 1", file=sys.stderr)
-        return 2
+        raise ConfigError(f"--workers must be >= 1 (got {args.workers})")
+    shard = parse_shard(args.shard)
     opts = PrepareOptions(short_side=args.short_side or None, fps=args.fps, keyint=args.keyint, crf=args.crf,
                           preset=args.preset, backend=args.backend)
     manifest = open_manifest(args.manifest, format=args.format, root=args.root, check_files=False)
-    stats = prepare_manifest(manifest, args.out, opts, shard=parse_shard(args.shard), workers=args.workers,
+    stats = prepare_manifest(manifest, args.out, opts, shard=shard, workers=args.workers,
                              progress=not args.quiet and sys.stderr.isatty())
     secs = max(stats["seconds"], 1e-9)
     print(f"prepared {stats['done']} videos ({stats['frames']} frames, {stats['frames'] / secs:.0f} frames/s), "

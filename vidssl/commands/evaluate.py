@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("--config", default=None,
                    help="recipe giving model and data settings for --checkpoint random (e.g. supervised_tiny)")
     p.add_argument("--label-column", default=None, help="manifest column holding the labels (default: label)")
-    p.add_argument("--json", default=None, help="write the metrics as one JSON object to this file")
+    p.add_argument("--json", default=None,
+                   help="write the metrics as one JSON object to this file ('-': to stdout, the table then to stderr)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--layers", default=None,
                    help="readout only: stages to probe, comma-separated (= eval.readout_layers; "
@@ -50,12 +51,16 @@ def run(args) -> int:
     shown = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
     if table:
         shown = {k: v for k, v in shown.items() if not any(k.startswith(f"{n}_") for n in metrics["layers"])}
+    to_stdout = args.json == "-"
+    human = sys.stderr if to_stdout else sys.stdout  # stdout then holds the JSON only
     width = max(len(k) for k in shown)
     for k, v in shown.items():
-        print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+        print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}", file=human)
     for row in table:
-        print(row)
-    if args.json:
+        print(row, file=human)
+    if to_stdout:
+        print(json.dumps(metrics, indent=2))
+    elif args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(metrics, indent=2) + "\n")
     return 0

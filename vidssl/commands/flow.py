@@ -36,9 +36,10 @@ def run_extract(args) -> int:
     from vidssl.data.flow_store import FlowOptions, extract_flow_manifest
     from vidssl.shards import parse_shard
 
+    from vidssl.errors import ConfigError
+
     if args.workers < 1:
-        print("vidssl flow extract: --workers must be >= 1", file=sys.stderr)
-        return 2
+        raise ConfigError(f"--workers must be >= 1 (got {args.workers})")
     opts = FlowOptions(method=args.method, bound=args.bound, short_side=args.short_side or None,
                        quality=args.quality, backend=args.backend)
     shard = parse_shard(args.shard)

@@ -91,12 +91,12 @@ def run_extract(args) -> int:
     from vidssl.idt.extract import extract_manifest, parse_shard
     from vidssl.idt.options import IDTOptions
 
+    from vidssl.errors import ConfigError
+
     if args.person == "boxes" and not args.boxes:
-        print("vidssl idt extract: --person boxes needs --boxes FILE_OR_FOLDER", file=sys.stderr)
-        return 2
+        raise ConfigError("--person boxes needs --boxes FILE_OR_FOLDER")
     if args.workers < 1:
-        print("vidssl idt extract: --workers must be >= 1", file=sys.stderr)
-        return 2
+        raise ConfigError(f"--workers must be >= 1 (got {args.workers})")
     opts = IDTOptions(flow=args.flow, camera=not args.no_camera, keypoints=args.keypoints, person=args.person,
                       max_short_side=args.max_short_side, max_tracks=args.max_tracks, max_frames=args.max_frames)
     shard = parse_shard(args.shard)
@@ -114,7 +114,7 @@ def run_extract(args) -> int:
 
 
 def run_fit(args) -> int:
-    from vidssl.errors import FisherModelError
+    from vidssl.errors import ConfigError, FisherModelError
     from vidssl.idt.fisher import FisherConfig
     from vidssl.idt.pipeline import descriptor_files, fit_fisher
 
@@ -126,8 +126,7 @@ def run_fit(args) -> int:
     try:
         model, sampled = fit_fisher(files, cfg)
     except FisherModelError as e:
-        print(f"vidssl idt fit: {e} (descriptors: {args.descriptors})", file=sys.stderr)
-        return 2
+        raise ConfigError(f"{e} (descriptors: {args.descriptors})") from None
     model.save(args.model)
     dims = ", ".join(str(b.dim) for b in model.blocks)
     print(f"fitted on {sampled} descriptors from {min(len(files), cfg.max_videos)} videos: PCA dims {dims}, "

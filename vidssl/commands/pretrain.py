@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 
@@ -44,35 +43,36 @@ def _add_options(p: argparse.ArgumentParser) -> None:
 
 def split_options(args: argparse.Namespace) -> tuple[argparse.Namespace, list[str]]:
     """Pull ``--run-dir`` / ``--resume`` / ``--label-column`` out of the overrides."""
+    from vidssl.errors import ConfigError
+
     p = argparse.ArgumentParser(prog=f"vidssl {args.command_name}", add_help=False)
+    p.error = lambda message: _raise(ConfigError(message))  # e.g. --run-dir without its DIR: one line, exit 2
     _add_options(p)
     opts, rest = p.parse_known_args(args.overrides, namespace=argparse.Namespace(
         run_dir=args.run_dir, resume=args.resume, label_column=args.label_column))
     unknown = [r for r in rest if r.startswith("-")]
     if unknown:
-        from vidssl.errors import ConfigError
-
         raise ConfigError(f"unknown option(s) {', '.join(unknown)} (allowed: --run-dir DIR, --resume, --no-resume, "
                           "--label-column COL)")
     return opts, rest
 
 
+def _raise(error: Exception):
+    raise error
+
+
 def run(args) -> int:
     from vidssl.config import load_recipe
     from vidssl.engine.trainer import default_run_dir, train
-    from vidssl.errors import CheckpointError, NonFiniteLossError
 
     opts, overrides = split_options(args)
     if opts.label_column is not None:  # JSON-quoted: the override's value is read as YAML ('1' is a string)
         overrides = [*overrides, f"data.label_column={json.dumps(opts.label_column)}"]
     cfg = load_recipe(args.config, overrides, args.supervised)
     run_dir = Path(opts.run_dir) if opts.run_dir else default_run_dir(cfg, prefix=Path(args.config).stem)
-    try:
-        out = train(cfg, run_dir=run_dir, resume=opts.resume)
-    except (NonFiniteLossError, CheckpointError) as e:
-        print(f"vidssl {args.command_name}: {e}", file=sys.stderr)
-        return 1
-    # other bad input (ManifestError, BackboneError, ...: ValueErrors) is one line from vidssl.cli
+    # bad input (ConfigError: exit 2; ManifestError, CheckpointError, ...: 1) and a diverged run
+    # (NonFiniteLossError: 1) are one line from vidssl.cli
+    out = train(cfg, run_dir=run_dir, resume=opts.resume)
     if int(os.environ.get("RANK", "0")) == 0:
         print(out)
     return 0

@@ -39,13 +39,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from vidssl.errors import WorkflowError
     from vidssl.workflow.la_idt import run_la_idt
 
-    try:
-        run_la_idt(args.manifest, args.out, args.recipe, list(args.overrides or []), redo=args.redo,
-                   progress=sys.stderr.isatty())
-    except WorkflowError as e:
-        print(f"vidssl workflow: {e}", file=sys.stderr)
-        return 1
+    # a stage that cannot go on (WorkflowError) is one line from vidssl.cli, exit code 1
+    run_la_idt(args.manifest, args.out, args.recipe, list(args.overrides or []), redo=args.redo,
+               progress=sys.stderr.isatty())
     return 0

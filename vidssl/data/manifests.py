@@ -44,7 +44,7 @@ from typing import Iterable, Optional, Sequence
 
 from vidssl.data.multilabel import (LABEL_SETS_COLUMN, format_label_set, is_label_sets_column,
                                     parse_label_sets)
-from vidssl.errors import ManifestError
+from vidssl.errors import ManifestError, ManifestNotFoundError
 from vidssl.fileio import atomic_write
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
@@ -453,10 +453,12 @@ def load_manifest(spec: str | os.PathLike, format: str = "auto", root: Optional[
         raise ManifestError(f"bad subset {subset!r} (allowed: train, test)")
     if str(spec).startswith("builtin:"):
         raise ManifestError(f"{spec}: built-in manifests are opened with vidssl.data.builtin.open_manifest")
+    if not str(spec).strip():  # Path("") would be the current folder, read as a folder of videos
+        raise ManifestNotFoundError("no manifest given (an empty path)")
     spec = Path(os.path.expanduser(str(spec))).resolve()
     root_p = Path(os.path.expanduser(str(root))).resolve() if root else None
     if not spec.exists():
-        raise ManifestError(f"manifest {spec} does not exist")
+        raise ManifestNotFoundError(f"manifest {spec} does not exist")
     fmt = detect_format(spec) if format == "auto" else format
     if fmt in ("csv", "kinetics") and not spec.is_file():
         raise ManifestError(f"{spec}: format {fmt!r} needs a CSV file")

@@ -19,7 +19,8 @@ from vidssl.engine.logging import say
 from vidssl.errors import CheckpointError
 
 # keys that may change between an interrupted run and its resume without changing the result
-RESUME_FREE_KEYS = ("train.progress", "train.out", "train.name", "train.device", "data.workers", "description")
+RESUME_FREE_KEYS = ("train.progress", "train.out", "train.name", "train.device", "data.workers", "description",
+                    "model.compile")
 
 
 def load_resume(path: Path, cfg: Config, resume: bool) -> dict | None:

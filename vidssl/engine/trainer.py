@@ -7,7 +7,8 @@ method that can predict (the supervised one), measures the validation top-1: the
 epoch's weights go to ``checkpoints/best.pt``, the plateau schedule
 (``optim.schedule=plateau``) lowers the learning rate when it stalls, and
 ``train.stop_patience`` stops early. The same code runs one CPU process, one GPU, or N
-processes under ``torchrun`` (DDP).
+processes under ``torchrun`` (DDP). With ``model.compile`` the backbones are compiled in
+place (:mod:`vidssl.engine.accel`), so checkpoints hold the same keys either way.
 
 Resuming gives the same run: the checkpoint (``checkpoints/last.pt``, written
 atomically at the end of every epoch and every ``train.checkpoint_every_steps``)
@@ -37,6 +38,7 @@ from vidssl import distributed as dist
 from vidssl.config import Config, dump_config, to_dict
 from vidssl.data.builtin import open_manifest
 from vidssl.data.datasets import VideoDataset, build_loader
+from vidssl.engine.accel import compile_backbones
 from vidssl.engine.checkpoint import FORMAT, rng_state, save_checkpoint, set_rng_state
 from vidssl.engine.logging import MetricsLogger, say
 from vidssl.engine.loop import Run, gather_bad_videos, train_one_epoch, validation_top1
@@ -90,6 +92,7 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
     if ckpt is not None and ckpt["finished"]:
         say(f"run {run_dir} already finished ({ckpt['epoch']} of {cfg.train.epochs} epochs); nothing to do")
         return run_dir
+    check_inputs(cfg, dataset=dataset, val_dataset=val_dataset, init=ckpt is None)
 
     torch.manual_seed(cfg.train.seed)  # the same initial weights on every process
     dataset, num_samples, num_classes = _dataset(cfg, dataset)
@@ -112,6 +115,8 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
             say("train.sync_bn ignored on the CPU: BatchNorm statistics stay per process")
     if ckpt is None and cfg.train.init_from:
         init_from(method, cfg.train.init_from, cfg)
+    if cfg.model.compile:  # in place: the state dict (checkpoints, init_from, resume) keeps its keys
+        say(f"model.compile: compiling {', '.join(compile_backbones(method))} (the first steps are slower)")
     optimizer = build_optimizer(method, cfg.optim)
     batches = num_samples // cfg.data.batch_size  # the sampler drops the last partial global batch
     if batches == 0:
@@ -196,6 +201,29 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
             summary.update(best_val_top1=state.best_val, best_epoch=state.best_epoch)
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return run_dir
+
+
+def check_inputs(cfg: Config, *, dataset=None, val_dataset=None, init: bool = True) -> None:
+    """Refuse, before any work (no rendering, no run directory), the inputs the config names
+    that cannot serve: an empty ``data.train``, a manifest path that does not exist, and (with
+    ``init``) a ``train.init_from`` that is not a vidssl checkpoint. Raises :class:`ConfigError`
+    (or :class:`~vidssl.errors.CheckpointError` for a corrupt checkpoint)."""
+    from vidssl.data.builtin import is_builtin
+    from vidssl.engine.checkpoint import load_checkpoint
+
+    specs = [("data.train", cfg.data.train)] if dataset is None else []
+    if val_dataset is None and cfg.data.val:
+        specs.append(("data.val", cfg.data.val))
+    for key, spec in specs:
+        if not str(spec).strip():
+            raise ConfigError(f"'{key}' is empty: training needs {key}=MANIFEST (a CSV, a split folder, a folder "
+                              "of videos, or builtin:train)")
+        if not is_builtin(spec) and not Path(spec).expanduser().exists():
+            raise ConfigError(f"{key}={spec}: no such file or folder")
+    if init and cfg.train.init_from:
+        if not Path(cfg.train.init_from).expanduser().is_file():
+            raise ConfigError(f"train.init_from={cfg.train.init_from}: no such checkpoint file")
+        load_checkpoint(Path(cfg.train.init_from).expanduser())  # corrupt or foreign: CheckpointError
 
 
 def default_run_dir(cfg: Config, prefix: str | None = None) -> Path:

@@ -7,11 +7,13 @@ NMI, adjusted Rand index and purity (:func:`vidssl.methods.clustering.cluster_me
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from vidssl.data.builtin import open_manifest
 from vidssl.engine.checkpoint import load_checkpoint
-from vidssl.errors import ConfigError
+from vidssl.errors import ClusteringError, ConfigError
 from vidssl.eval.protocols import resolve_checkpoint
 from vidssl.methods.clustering import balance_warning, cluster_balance, cluster_features, cluster_metrics
 from vidssl.methods.la_regime import la_regime
@@ -85,13 +87,30 @@ def load_labelings(run: str | None = None, labels: str | None = None, manifest: 
         return stored_clusterings(ckpt, run), videos or run_manifest(ckpt["config"]), run, backend
     if videos is None:
         raise ConfigError("--labels needs --manifest (the videos its rows follow)")
+    if not Path(labels).is_file():
+        raise ConfigError(f"cluster labels file not found: {labels}")
     try:
         arr = np.load(labels, allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read cluster labels {labels}: {e}") from None
+        raise ClusteringError(f"cannot read cluster labels {labels}: {e}") from None
     if arr.ndim not in (1, 2) or not np.issubdtype(arr.dtype, np.integer):
         raise ConfigError(f"{labels}: expected integer cluster labels [N] or [m, N], got {arr.dtype} {arr.shape}")
     return list(np.atleast_2d(arr)), videos, labels, "pyav"
+
+
+def read_features(path: str) -> np.ndarray:
+    """:func:`~vidssl.methods.feature_file.load_feature_file`, with a file that is not an array
+    (corrupt, or a pickle of something else) as one :class:`ClusteringError`."""
+    if not Path(path).is_file():
+        raise ConfigError(f"features file not found: {path}")
+    try:
+        return load_feature_file(path)
+    except ConfigError:  # not there, unknown suffix, not [N, F]
+        raise
+    except Exception as e:  # a truncated file, a pickle error, an object that is not an array
+        why = str(e).strip().splitlines()[0].split(". ")[0] if str(e).strip() else ""  # its first sentence
+        raise ClusteringError(f"cannot read features {path}: corrupt or not an [N, F] array "
+                              f"({type(e).__name__}{': ' + why if why else ''})") from None
 
 
 def member_names(manifest, column: str) -> list[str] | None:
@@ -120,7 +139,7 @@ def cluster_run(run: str | None = None, features: str | None = None, *, stored: 
     else:
         if stored:
             raise ConfigError("--stored goes with --run (an LA checkpoint holds its clusterings)")
-        feats = load_feature_file(features)
+        feats = read_features(features)
     if manifest is not None:
         videos = open_manifest(manifest, check_files=False)
     n = len(feats)
