@@ -3,7 +3,7 @@
 A leaf module (it imports only the errors), so that every
 part that processes a manifest video by video (dense trajectories, stored optical
 flow) splits and runs the work the same way: :func:`parse_shard`, :func:`shard_indices`,
-and :func:`run_jobs` (worker processes and a progress bar).
+:func:`run_jobs` (worker processes and a progress bar) and :func:`record_result`.
 """
 from __future__ import annotations
 
@@ -72,3 +72,15 @@ def run_jobs(fn: Callable[[Any], Any], jobs: Sequence[Any], *, workers: int = 1,
             pool.join()
         if bar is not None:
             bar.close()
+
+
+def record_result(stats: dict, video: str, err: Optional[str], who: str, log=sys.stderr, **counts: int) -> None:
+    """Book one job's outcome in ``stats`` (``done``, ``failed`` and one total per ``counts``
+    key): a failure is listed and reported as ``<who>: skipped VIDEO: REASON`` on ``log``."""
+    if err is not None:
+        stats["failed"].append((video, err))
+        print(f"{who}: skipped {video}: {err}", file=log)
+        return
+    stats["done"] += 1
+    for key, n in counts.items():
+        stats[key] += n

@@ -41,7 +41,7 @@ import numpy as np
 
 from vidssl.data.video import DEFAULT_FRAMES_FPS, VideoInfo, iter_frames, probe
 from vidssl.errors import FlowStoreError
-from vidssl.shards import run_jobs, shard_indices
+from vidssl.shards import record_result, run_jobs, shard_indices
 
 FORMAT = "vidssl-flow/1"
 METHODS = ("tvl1", "dis")
@@ -351,11 +351,6 @@ def extract_flow_manifest(videos: Sequence[str], out_dir: str | os.PathLike, opt
     t0 = time.perf_counter()
     for video, fields, err in run_jobs(_run_job, jobs, workers=workers, initializer=_init_worker, progress=progress,
                                        log=log, postfix=lambda el: f"{stats['fields'] / el:.1f} fields/s"):
-        if err is not None:
-            stats["failed"].append((video, err))
-            print(f"vidssl flow: skipped {video}: {err}", file=log)
-        else:
-            stats["done"] += 1
-            stats["fields"] += fields
+        record_result(stats, video, err, "vidssl flow", log, fields=fields)
     stats["seconds"] = time.perf_counter() - t0
     return stats

@@ -28,7 +28,7 @@ import numpy as np
 from vidssl.data.video import iter_frames, probe
 from vidssl.errors import ManifestError
 from vidssl.fileio import atomic_write
-from vidssl.shards import run_jobs, shard_indices
+from vidssl.shards import record_result, run_jobs, shard_indices
 
 
 @dataclass(frozen=True)
@@ -135,12 +135,7 @@ def prepare_manifest(manifest, out_dir: str | os.PathLike, opts: PrepareOptions,
     t0 = time.perf_counter()
     for video, frames, err in run_jobs(_run_job, jobs, workers=workers, progress=progress and bool(jobs), log=log,
                                        postfix=lambda el: f"{stats['frames'] / el:.0f} frames/s"):
-        if err is not None:
-            stats["failed"].append((video, err))
-            print(f"vidssl data prepare: skipped {video}: {err}", file=log)
-        else:
-            stats["done"] += 1
-            stats["frames"] += frames
+        record_result(stats, video, err, "vidssl data prepare", log, frames=frames)
     stats["seconds"] = time.perf_counter() - t0
     keep = [i for i, o in enumerate(outs) if o.is_file()]
     cols = {k: [v[i] for i in keep] for k, v in manifest.columns.items()}

@@ -21,7 +21,7 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from vidssl.fileio import atomic_write
-from vidssl.shards import parse_shard, run_jobs, shard_indices  # noqa: F401 - parse_shard: part of this module's API
+from vidssl.shards import parse_shard, record_result, run_jobs, shard_indices  # noqa: F401 - parse_shard: part of this module's API
 from vidssl.idt.options import IDTOptions
 from vidssl.idt.trajectories import extract_frames
 
@@ -174,13 +174,7 @@ def extract_manifest(videos: Sequence[str], out_dir: str | os.PathLike, opts: ID
     for _, video, ntraj, nframes, _, err in run_jobs(_star, [(j, opts_dict) for j in jobs], workers=workers,
                                                      initializer=_init_worker, progress=progress, log=log,
                                                      postfix=postfix):
-        if err is not None:
-            stats["failed"].append((video, err))
-            print(f"vidssl idt: skipped {video}: {err}", file=log)
-        else:
-            stats["done"] += 1
-            stats["frames"] += nframes
-            stats["trajectories"] += ntraj
+        record_result(stats, video, err, "vidssl idt", log, frames=nframes, trajectories=ntraj)
     stats["seconds"] = time.perf_counter() - t0
     return stats
 
