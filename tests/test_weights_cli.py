@@ -13,6 +13,7 @@ from vidssl.engine import weights
 from vidssl.engine.checkpoint import load_checkpoint
 from vidssl.models import build_backbone
 from vidssl.models.convert import TORCHVISION_NAMES, to_torchvision
+from vidssl.models.layouts import LAYOUTS
 
 # tiny input for the synth_dir videos (32 x 32 px, 32 frames)
 TINY = ["data.num_frames=4", "data.stride=2", "data.fps=null", "data.crop_size=24", "data.test_short_side=28",
@@ -38,7 +39,8 @@ def torchvision_file(path, name="r3d18", width=4, fc=True):
 
 def test_command_constants_match_the_library():
     assert command.FORMATS == weights.FORMATS
-    assert command.CONVERTIBLE == tuple(TORCHVISION_NAMES)
+    convertible = dict.fromkeys([*TORCHVISION_NAMES, *(b for lay in LAYOUTS.values() for b in lay.models)])
+    assert command.CONVERTIBLE == tuple(convertible)
 
 
 def test_import_then_eval_knn_end_to_end(synth_dir, tmp_path, capsys):

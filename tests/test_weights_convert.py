@@ -130,10 +130,13 @@ def test_missing_unknown_and_misshapen_keys_are_named_in_one_error():
     assert "layer3.1.conv2.0.3.weight [32, 7, 3, 1, 1], expected [32, " in msg
 
 
-def test_other_layouts_are_named_as_not_converted():
+def test_other_layouts_are_named_with_their_format():
     slowfast_like = {"s1.pathway0_stem.conv.weight": torch.zeros(64, 3, 1, 7, 7)}
-    with pytest.raises(WeightsError, match="PySlowFast, PyTorchVideo and MMAction2 layouts are not converted"):
+    with pytest.raises(WeightsError, match=r"none of its keys is in this layout: they look like pyslowfast's "
+                                           r"layout \(--format pyslowfast\)"):
         from_torchvision("r3d18", slowfast_like, options=TV)
+    with pytest.raises(WeightsError, match="vidssl's own key names"):
+        from_torchvision("r3d18", build_backbone("r3d18", width=4, **TV).state_dict(), options=TV)
     with pytest.raises(WeightsError, match="slow_r50.*does not convert"):
         from_torchvision("slow_r50", slowfast_like)
 

@@ -23,7 +23,8 @@ named in one :class:`WeightsError`. torchvision builds these networks at width 6
 only; other widths and input channels keep the layout (noted, not refused). A vidssl
 network that computes something else than torchvision's (``stem_pool=True``: a max
 pool after conv1) is refused unless ``allow_different=True``, which converts it with a
-note saying why the result is not torchvision's network.
+note saying why the result is not torchvision's network. (Slow and SlowFast in PySlowFast's,
+PyTorchVideo's and MMAction2's layouts: :mod:`vidssl.models.layouts`.)
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ import torch
 
 from vidssl.errors import WeightsError
 from vidssl.models import BACKBONES, backbone_options, build_backbone
+from vidssl.models.layout_keys import guess_layout
 
 TORCHVISION_NAMES = {"r3d18": "r3d_18", "r2plus1d18": "r2plus1d_18"}  # vidssl backbone -> torchvision builder
 CLASSIFIER_KEYS = ("fc.weight", "fc.bias")
@@ -113,9 +115,12 @@ def _stem_pool(backbone: str, options: dict) -> bool:
     return bool(options.get("stem_pool", backbone_options(backbone).get("stem_pool", False)))
 
 
-def check_state(state: dict, expected: dict[str, tuple], what: str, ignore: tuple = ()) -> None:
+def check_state(state: dict, expected: dict[str, tuple], what: str, ignore: tuple = (),
+                fmt: str = "torchvision") -> None:
     """One :class:`WeightsError` naming every missing key, unknown key and wrong shape of
-    ``state`` against ``expected`` (key -> shape); keys in ``ignore`` may be there or not."""
+    ``state`` against ``expected`` (key -> shape); keys in ``ignore`` may be there or not.
+    When none of ``expected`` is there, it names the layout the keys look like (``fmt`` is
+    the one asked for)."""
     bad_values = sorted(k for k, v in state.items() if not isinstance(v, torch.Tensor))
     missing = sorted(k for k in expected if k not in state)
     unknown = sorted(k for k in state if k not in expected and k not in ignore and k not in bad_values)
@@ -135,8 +140,12 @@ def check_state(state: dict, expected: dict[str, tuple], what: str, ignore: tupl
         parts.append(f"{len(bad_values)} not tensors ({_listing(bad_values, str)})")
     hint = ""
     if expected and not set(expected) & set(state):
-        hint = ("; none of its keys is in this layout: PySlowFast, PyTorchVideo and MMAction2 layouts "
-                "are not converted")
+        hint = "; none of its keys is in this layout"
+        guessed = guess_layout(state)
+        if guessed == "safetensors":
+            hint += ": they are vidssl's own key names (--format safetensors, or use the checkpoint as it is)"
+        elif guessed and guessed != fmt:
+            hint += f": they look like {guessed}'s layout (--format {guessed})"
     raise WeightsError(f"{what}: {'; '.join(parts)}{hint}")
 
 
