@@ -7,9 +7,10 @@ figure that cannot run is recorded as ``{"skipped": reason}``, one that fails as
 still returns what it measured.
 
 1. ``env``: torch, CUDA, the GPU, cores, PyAV, faiss, OpenCV.
-2. ``pytest_cuda``: ``pytest -m cuda tests/test_cuda.py`` (every method's step in bf16
-   with channels-last-3d weights, LA's re-clustering, bank and queue on the device, a
-   compiled step, a 2-step CLI run with ``train.device=cuda``); counts and the log's tail.
+2. ``pytest_cuda``: ``pytest -m cuda tests/test_cuda.py tests/test_cuda_fp16.py`` (every
+   method's step in bf16 with channels-last-3d weights, LA's re-clustering, bank and queue on
+   the device, a compiled step, a 2-step CLI run with ``train.device=cuda``; fp16 steps with the
+   GradScaler and a ``train.amp=fp16`` CLI run); counts and the log's tail.
 3. ``kmeans``: LA's k-means at Kinetics scale (240,000 x 128, K = 6000, m = 3, 20
    iterations): faiss on the GPU if it imports, and the torch k-means on the device.
 4. ``step_speed``: clips/s of every method's training step at paper size (Slow R-50
@@ -145,9 +146,10 @@ def environment(device: torch.device) -> dict:
 
 
 def pytest_cuda(out: Path, timeout: float) -> dict:
-    """``pytest -m cuda tests/test_cuda.py``: counts from its JUnit XML, the log's tail."""
+    """``pytest -m cuda tests/test_cuda.py tests/test_cuda_fp16.py``: counts from its JUnit XML, the log's tail."""
     xml, log = out / "pytest_cuda.xml", out / "pytest_cuda.log"
-    cmd = [sys.executable, "-m", "pytest", "-m", "cuda", "tests/test_cuda.py", "-q", "-rfEs", "-p", "no:cacheprovider",
+    cmd = [sys.executable, "-m", "pytest", "-m", "cuda", "tests/test_cuda.py", "tests/test_cuda_fp16.py", "-q", "-rfEs",
+           "-p", "no:cacheprovider",
            f"--junitxml={xml}", "--timeout=300"]
     start = time.perf_counter()
     try:

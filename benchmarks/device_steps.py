@@ -23,6 +23,7 @@ from vidssl.data.batch import to_device
 from vidssl.engine import accel
 from vidssl.engine.loop import train_step
 from vidssl.engine.optim import build_optimizer
+from vidssl.engine.precision import resolve_precision
 from vidssl.methods import build_method
 from vidssl.methods.base import Progress
 from vidssl.models import backbone_options
@@ -150,7 +151,7 @@ def step_speed(name: str, variant: dict, *, size: str, quick: bool, clips: int, 
         # --quick (the test): no warm-up, one step at least: a check of the code, not a figure
         out = time_steps(method, optimizer, batch, device, seconds=seconds,
                          warmup=0 if quick else (1 if size == "tiny" else 2), min_steps=1 if quick else 2)
-        return {**describe(cfg), "precision": "bf16" if device.type == "cuda" and cfg.train.amp else "float32",
+        return {**describe(cfg), "precision": resolve_precision(cfg.train.amp, device.type),
                 **out}
     finally:
         del method, optimizer, batch

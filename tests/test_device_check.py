@@ -33,7 +33,7 @@ def test_device_check_on_the_cpu(tmp_path):
         figures = report["step_speed"][name]
         assert set(figures) == {"contiguous", "channels_last", "compile_contiguous", "compile_channels_last"}
         for layout in ("contiguous", "channels_last"):
-            assert figures[layout]["clips_per_s"] > 0 and figures[layout]["precision"] == "float32"
+            assert figures[layout]["clips_per_s"] > 0 and figures[layout]["precision"] == "fp32"
         for layout in ("compile_contiguous", "compile_channels_last"):
             assert "GPU-only" in figures[layout]["skipped"]
         assert 0 <= report["data_wait"][name]["wait_share"] <= 1

@@ -149,6 +149,22 @@ class NonFiniteLossError(RunError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+class StopRequested(RunError):
+    """A run stopped by a signal (SIGTERM, SIGUSR1) after writing its checkpoint; the same
+    command resumes it. The CLI exits with ``exit_code`` (128 + the signal's number)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message, signum)  # args: picklable
+        self.message, self.signum = message, int(signum)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        return self.message
+
+
 # ----------------------------------------------------------------------------- dense trajectories and Fisher vectors
 
 

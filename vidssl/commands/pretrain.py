@@ -6,11 +6,14 @@ last line). ``train-supervised`` is the same engine with ``method.name=supervise
 so the same backbone is trained with the labels.
 
 Options may stand anywhere after CONFIG, among the overrides:
-``--run-dir DIR`` (default ``train.out/train.name``, or a new timestamped folder),
-``--resume`` / ``--no-resume`` (default: resume from ``DIR/checkpoints/last.pt``) and
+``--run-dir DIR`` (default ``train.out/train.name``, else ``train.out/<recipe>-<hash of the
+settings>``: the same recipe and overrides give the same folder, so the same command
+resumes), ``--resume`` / ``--no-resume`` (default: resume from ``DIR/checkpoints/last.pt``) and
 ``--label-column COL`` (the manifest column holding the labels: ``data.label_column=COL``,
 as ``--label-column`` of ``vidssl eval``).
 Under ``torchrun --nproc_per_node N -m vidssl pretrain ...`` the run is data-parallel.
+SIGTERM or SIGUSR1 (SLURM's pre-emption) stops the run after the step in progress with a
+checkpoint; the exit code is then 128 + the signal's number (143, 138).
 """
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ def add_parser(sub) -> None:
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run-dir", default=None, help="run directory (default: train.out/train.name or a new one)")
+    p.add_argument("--run-dir", default=None,
+                   help="run directory (default: train.out/train.name, else train.out/<recipe>-<settings hash>)")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="resume from RUN_DIR/checkpoints/last.pt when present (default: yes)")
     p.add_argument("--label-column", default=None,
@@ -63,7 +67,8 @@ def _raise(error: Exception):
 
 def run(args) -> int:
     from vidssl.config import load_recipe
-    from vidssl.engine.trainer import default_run_dir, train
+    from vidssl.engine.run_dir import default_run_dir
+    from vidssl.engine.trainer import train
 
     opts, overrides = split_options(args)
     if opts.label_column is not None:  # JSON-quoted: the override's value is read as YAML ('1' is a string)

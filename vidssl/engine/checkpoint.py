@@ -4,7 +4,8 @@ A checkpoint is a dict (see docs/architecture.md)::
 
     {"format": "vidssl/1", "method": str, "backbone": str, "config": dict,
      "model": method state dict (buffers and extra state included),
-     "optimizer": optimiser state dict, "epoch": completed epochs,
+     "optimizer": optimiser state dict, "scaler": fp16's GradScaler state ({} without one),
+     "epoch": completed epochs,
      "epoch_step": steps done in the epoch in progress (0 at an epoch boundary),
      "step": optimiser steps done, "rng": [per-process RNG states],
      "bad_videos": [paths], "elapsed": seconds, "finished": bool,

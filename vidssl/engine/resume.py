@@ -20,7 +20,7 @@ from vidssl.errors import CheckpointError
 
 # keys that may change between an interrupted run and its resume without changing the result
 RESUME_FREE_KEYS = ("train.progress", "train.out", "train.name", "train.device", "data.workers", "description",
-                    "model.compile")
+                    "model.compile", "train.keep_snapshots")
 
 
 def load_resume(path: Path, cfg: Config, resume: bool) -> dict | None:

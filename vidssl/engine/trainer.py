@@ -12,11 +12,15 @@ place (:mod:`vidssl.engine.accel`), so checkpoints hold the same keys either way
 
 Resuming gives the same run: the checkpoint (``checkpoints/last.pt``, written
 atomically at the end of every epoch and every ``train.checkpoint_every_steps``)
-holds the method's state (buffers and extra state included), the optimiser, the
-:class:`~vidssl.engine.state.TrainState` and every process's RNG states. The data
-order is a function of ``(seed, epoch)`` and each sample's randomness a function of
-``(seed, epoch, index)`` (:mod:`vidssl.data.datasets`), so skipping the batches
-already consumed replays the same batches.
+holds the method's state (buffers and extra state included), the optimiser, fp16's
+loss scaler, the :class:`~vidssl.engine.state.TrainState` and every process's RNG
+states. The data order is a function of ``(seed, epoch)`` and each sample's randomness
+a function of ``(seed, epoch, index)`` (:mod:`vidssl.data.datasets`), so skipping the
+batches already consumed replays the same batches. The default run directory is a
+function of the recipe and the settings (:mod:`vidssl.engine.run_dir`), so the same
+command finds its checkpoint again; SIGTERM and SIGUSR1 stop the run after the step in
+progress with a checkpoint (:mod:`vidssl.engine.signals`); ``train.keep_snapshots``
+keeps the checkpoints of past epochs (:mod:`vidssl.engine.snapshots`).
 
 A non-finite loss stops the run with :class:`~vidssl.errors.NonFiniteLossError`
 before anything is written, so the last good checkpoint stays.
@@ -41,9 +45,13 @@ from vidssl.data.datasets import VideoDataset, build_loader
 from vidssl.engine.accel import compile_backbones
 from vidssl.engine.checkpoint import FORMAT, rng_state, save_checkpoint, set_rng_state
 from vidssl.engine.logging import MetricsLogger, say
-from vidssl.engine.loop import Run, gather_bad_videos, train_one_epoch, validation_top1
+from vidssl.engine.loop import Run, gather_bad_videos, stop_requested, train_one_epoch, validation_top1
 from vidssl.engine.optim import build_optimizer
+from vidssl.engine.precision import grad_scaler, load_scaler_state, resolve_precision
 from vidssl.engine.resume import init_from, load_resume
+from vidssl.engine.run_dir import default_run_dir
+from vidssl.engine.signals import StopSignals, worker_init
+from vidssl.engine.snapshots import write_snapshot
 from vidssl.engine.state import LogWindow, TrainState
 from vidssl.errors import ConfigError
 from vidssl.methods import build_method
@@ -66,9 +74,10 @@ def train(cfg: Config, run_dir: str | Path | None = None, resume: bool = True, *
 
     Args:
         cfg: a validated config.
-        run_dir: where the run lives (default ``train.out / train.name``, or a name
-            made of the method, backbone and time). A checkpoint there is resumed
-            when ``resume``; with ``resume=False`` the run starts over.
+        run_dir: where the run lives (default ``train.out / train.name``, or
+            ``train.out / <method>_<backbone>-<settings hash>``: :func:`default_run_dir`).
+            A checkpoint there is resumed when ``resume``; with ``resume=False`` the run
+            starts over.
         dataset: a dataset of ``(index, seed)`` keys to use instead of
             ``cfg.data.train``; ``val_dataset``: a test-mode dataset to use instead
             of ``cfg.data.val``; ``method``: a prebuilt method.
@@ -118,6 +127,10 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
     if cfg.model.compile:  # in place: the state dict (checkpoints, init_from, resume) keeps its keys
         say(f"model.compile: compiling {', '.join(compile_backbones(method))} (the first steps are slower)")
     optimizer = build_optimizer(method, cfg.optim)
+    precision = resolve_precision(cfg.train.amp, device.type)
+    if cfg.train.amp is True and precision == "fp16":
+        say("train.amp: this GPU has no native bf16; training in fp16 with loss scaling")
+    scaler = grad_scaler(precision, device.type)
     batches = num_samples // cfg.data.batch_size  # the sampler drops the last partial global batch
     if batches == 0:
         raise ConfigError(f"the training set has {num_samples} videos, fewer than one batch "
@@ -130,6 +143,7 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
     if ckpt is not None:
         method.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        load_scaler_state(scaler, ckpt.get("scaler"))
         state = TrainState.from_checkpoint(ckpt)
         set_rng_state(ckpt["rng"][rank] if len(ckpt["rng"]) == world else ckpt["rng"][0])
         say(f"resuming {run_dir} at epoch {state.epoch}, step {state.step}")
@@ -152,13 +166,15 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
 
     start = time.time()
     run = Run(cfg, model, method, optimizer, device, logger,
-              checkpoint=lambda path=ckpt_path: _checkpoint(path, cfg, method, optimizer, state, start),
+              checkpoint=lambda path=ckpt_path: _checkpoint(path, cfg, method, optimizer, state, start, scaler),
               describe_checkpoint=lambda: (f"The last good checkpoint is kept: {ckpt_path}" if ckpt_path.is_file()
-                                           else "No checkpoint was written yet."))
+                                           else "No checkpoint was written yet."),
+              precision=precision, scaler=scaler, checkpoint_path=ckpt_path)
     window = LogWindow(state.log_sums, state.log_n)  # an interrupted run's partial window: one metrics.jsonl
     model.train()
     method.on_train_start(progress)
     epoch_loss, start_step = float("nan"), state.step
+    run.stop = StopSignals().__enter__()  # SIGTERM / SIGUSR1: checkpoint after the step, then stop
     try:
         while state.epoch < cfg.train.epochs and not state.stopped:
             progress.epoch = state.epoch
@@ -168,7 +184,7 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
                 say(message)
             loader = build_loader(dataset, cfg.data.batch_size // world, shuffle=True, seed=cfg.train.seed,
                                   epoch=state.epoch, rank=rank, world=world, workers=cfg.data.workers,
-                                  drop_last=True, skip_batches=state.epoch_step)
+                                  drop_last=True, skip_batches=state.epoch_step, worker_init_fn=worker_init)
             with torch.random.fork_rng(devices=[]):  # iter() draws a seed; keep the global RNG untouched
                 batches_it = iter(loader)
             run.bar = _bar(cfg, state.epoch, steps_per_epoch, state.epoch_step)
@@ -179,13 +195,19 @@ def _train(cfg, run_dir, resume, dataset, method, val_dataset, rank, world) -> P
             state.epoch, state.epoch_step = state.epoch + 1, 0
             val = None if val_dataset is None else _validate(run, val_dataset, state, ckpt_path.with_name("best.pt"))
             run.checkpoint()
+            if dist.is_main():
+                write_snapshot(ckpt_path, state.epoch, cfg.train.keep_snapshots)
             speed = (state.step - start_step) * cfg.data.batch_size / max(time.time() - start, 1e-9)
             say(f"epoch {state.epoch}/{cfg.train.epochs}  loss {epoch_loss:.4f}  "
                  f"lr {optimizer.param_groups[0]['lr']:.4g}  {speed:.1f} clips/s"
                  + (f"  val top1 {val:.3f} (best {state.best_val:.3f}, epoch {state.best_epoch})"
                     if val is not None else "")
                  + ("  early stop" if state.stopped else ""))
+            signum = run.stop.agreed(device) if state.epoch < cfg.train.epochs and not state.stopped else None
+            if signum:  # the epoch's checkpoint is written
+                raise stop_requested(signum, state, run)
     finally:
+        run.stop.__exit__(None, None, None)  # the previous handlers
         if logger:
             logger.close()
     seconds = time.time() - start
@@ -226,12 +248,6 @@ def check_inputs(cfg: Config, *, dataset=None, val_dataset=None, init: bool = Tr
         load_checkpoint(Path(cfg.train.init_from).expanduser())  # corrupt or foreign: CheckpointError
 
 
-def default_run_dir(cfg: Config, prefix: str | None = None) -> Path:
-    """``train.out / train.name``, or ``train.out / PREFIX_YYYYmmdd-HHMMSS``."""
-    name = cfg.train.name or f"{prefix or cfg.method_name + '_' + cfg.model.backbone}_{time.strftime('%Y%m%d-%H%M%S')}"
-    return Path(cfg.train.out) / name
-
-
 def _dataset(cfg: Config, dataset):
     """(dataset, number of videos, number of classes) from the config or an injected dataset."""
     if dataset is None:
@@ -258,7 +274,8 @@ def _val_dataset(cfg: Config, dataset):
     return VideoDataset(manifest, dataclasses.replace(d, test_clips=1, test_crops=1), train=False)
 
 
-def _checkpoint(path: Path, cfg: Config, method: nn.Module, optimizer, state: TrainState, start: float) -> None:
+def _checkpoint(path: Path, cfg: Config, method: nn.Module, optimizer, state: TrainState, start: float,
+                scaler=None) -> None:
     """Every process contributes its RNG state; the main process writes."""
     rngs = dist.all_gather_object(rng_state())
     bad = gather_bad_videos(state)
@@ -266,6 +283,7 @@ def _checkpoint(path: Path, cfg: Config, method: nn.Module, optimizer, state: Tr
         save_checkpoint(path, {
             "format": FORMAT, "method": cfg.method_name, "backbone": cfg.model.backbone, "config": to_dict(cfg),
             "model": method.state_dict(), "optimizer": optimizer.state_dict(), "rng": rngs,
+            "scaler": scaler.state_dict() if scaler is not None else {},
             **state.to_checkpoint(), "bad_videos": bad, "elapsed": state.elapsed + time.time() - start,
             "finished": state.epoch >= cfg.train.epochs or state.stopped,
         })
