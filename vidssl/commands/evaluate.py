@@ -3,7 +3,10 @@
 Runs :func:`vidssl.eval.protocols.evaluate`. ``--checkpoint random`` evaluates frozen
 random weights of ``model.*`` (for ``finetune``: trains from random init).
 ``vidssl eval readout ... [--layers conv3,conv4,conv5]`` probes several layers (VIE Table 1)
-and prints a row of top-1 per layer. Protocols, keys and defaults: docs/evaluation.md.
+and prints a row of top-1 per layer. ``vidssl eval detect ... [--train-boxes CSV --test-boxes CSV]``
+trains an action-detection head on keyframe boxes (AVA's CSV layout; default: the
+``*_boxes.csv`` beside each manifest, as ``builtin-detect:`` has) and reports frame mAP at
+IoU 0.5. Protocols, keys and defaults: docs/evaluation.md.
 """
 from __future__ import annotations
 
@@ -33,6 +36,10 @@ def add_parser(sub) -> None:
     p.add_argument("--layers", default=None,
                    help="readout only: stages to probe, comma-separated (= eval.readout_layers; "
                         "default conv3,conv4,conv5)")
+    for split in ("train", "test"):
+        p.add_argument(f"--{split}-boxes", default=None,
+                       help=f"detect only: AVA-layout boxes CSV of the {split} keyframes (= eval.detect_{split}_boxes; "
+                            f"default: <{split} manifest>_boxes.csv beside it)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. eval.knn_k=20")
     p.set_defaults(func=run)
 
@@ -43,6 +50,12 @@ def run(args) -> int:
         if args.protocol != "readout":
             raise ConfigError(f"--layers goes with `vidssl eval readout`, not {args.protocol}")
         overrides.append(f"eval.readout_layers=[{args.layers}]")
+    for split in ("train", "test"):
+        given = getattr(args, f"{split}_boxes")
+        if given is not None:
+            if args.protocol != "detect":
+                raise ConfigError(f"--{split}-boxes goes with `vidssl eval detect`, not {args.protocol}")
+            overrides.append(f"eval.detect_{split}_boxes={Path(given).resolve()}")
     metrics = evaluate(args.protocol, args.checkpoint, args.train, args.test, overrides,
                        args.label_column, progress=not args.quiet and sys.stderr.isatty(), recipe=args.config)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun (finetune) every process has the metrics

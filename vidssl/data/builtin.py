@@ -8,7 +8,11 @@
   300 / 600 videos, photograph scenes), rendered into ``$VIDSSL_DATA/synth-bench``;
 - ``builtin-direction:train|val|test`` (and ``_appearance``): the direction-sensitive
   dataset (preset ``direction``: move_left / move_right / move_up / move_down, 240 / 60 /
-  100 videos), rendered into ``$VIDSSL_DATA/synth-direction``.
+  100 videos), rendered into ``$VIDSSL_DATA/synth-direction``;
+- ``builtin-detect:train|val|test`` (and ``_appearance``): the action-detection dataset
+  (preset ``detection``: 2-3 moving objects per video, each with its own motion class, 240 /
+  60 / 100 videos; multi-label manifests), rendered into ``$VIDSSL_DATA/synth-detect``, with
+  the keyframe boxes beside each manifest (``train_boxes.csv`` ..., :mod:`vidssl.data.boxes`).
 
 ``$VIDSSL_DATA`` defaults to ``~/.cache/vidssl``. The videos are rendered on first use
 (:func:`~vidssl.data.synthetic.make_synthetic`) and reused afterwards,
@@ -27,11 +31,13 @@ from vidssl.errors import ManifestError
 PREFIX = "builtin:"
 BENCH_PREFIX = "builtin-bench:"
 DIRECTION_PREFIX = "builtin-direction:"
+DETECT_PREFIX = "builtin-detect:"
 SPLITS = ("train", "test", "train_appearance", "test_appearance")
 BENCH_SPLITS = ("train", "val", "test", "train_appearance", "val_appearance", "test_appearance")
 # prefix -> (folder under $VIDSSL_DATA, preset of vidssl.data.synthetic, splits)
 DATASETS = {PREFIX: ("synth", "demo", SPLITS), BENCH_PREFIX: ("synth-bench", "benchmark", BENCH_SPLITS),
-            DIRECTION_PREFIX: ("synth-direction", "direction", BENCH_SPLITS)}
+            DIRECTION_PREFIX: ("synth-direction", "direction", BENCH_SPLITS),
+            DETECT_PREFIX: ("synth-detect", "detection", BENCH_SPLITS)}
 
 
 def builtin_root(prefix: str = PREFIX) -> Path:

@@ -97,6 +97,22 @@ motion classes crossed with the eight photograph scenes. The validation split
 (``val_fraction`` > 0, indices after the training videos) is where settings are chosen;
 without it every draw of a dataset is what it was before the option existed.
 
+Several objects (``objects`` > 1, off by default; preset ``detection``, ``builtin-detect:``
+manifests): every video shows 2 to ``objects`` moving objects, each drawn like the single
+one (shape, colours, size, start, speed, phases) with its own motion class, distinct within
+a video and drawn at random (uniform over the classes), so a box's class can only be told
+from the motion inside it (spatio-temporal action detection, AVA-style; large-scale study
+Sec. 4.6, App. B.3). Object 0 is the usual moving object; the others are drawn after every
+other draw and pasted over it in order. Each split gets a boxes CSV beside its manifest
+(``train_boxes.csv`` ..., :mod:`vidssl.data.boxes`, AVA's layout: video id = the file stem,
+timestamp, x1, y1, x2, y2 normalised to [0, 1], class name, object index as the person id)
+with a box per object at every keyframe, one per second (AVA's 1 Hz) from t = 1 s:
+the bounding box of the pixels that the object covers with an alpha above 1 %
+(:func:`object_boxes`). An object that wraps around a frame edge at a keyframe (it is
+partly on both sides) gets no box there. The manifests hold each video's set of classes
+(column ``labels``: a multi-label manifest). With ``objects`` = 1 every draw and frame is
+the single-object dataset's.
+
 Labels and scenes are assigned per split by crossing: the j-th video of a split
 gets class ``j % C`` and scene ``(j + j // lcm(C, A)) % A``, so classes are balanced
 (counts differ by at most one) and every (class, scene) pair is equally frequent
@@ -111,6 +127,8 @@ Output folder::
                               with a validation split)
     train_appearance.csv, test_appearance.csv
                               path,label,motion       (label = scene name)
+    train_boxes.csv, ...      with objects > 1: the keyframe boxes (train.csv ... then hold
+                              path,labels,appearance: each video's set of classes)
     info.json                 parameters, classes, scenes, counts, each video's split, class and scene
     README.txt                the same for humans
 
@@ -206,6 +224,9 @@ PRESETS: dict[str, dict] = {
     # direction-sensitive classes (move_left / move_right / move_up / move_down) on the
     # procedural scenes: 400 videos, train / val / test 240 / 60 / 100
     "direction": {"videos": 400, "test_fraction": 0.25, "val_fraction": 0.15, "classes": DIRECTION_CLASSES},
+    # 2-3 objects per video, each with its own motion class and a box per keyframe (builtin-detect:,
+    # spatio-temporal action detection): 400 videos, train / val / test 240 / 60 / 100
+    "detection": {"videos": 400, "test_fraction": 0.25, "val_fraction": 0.15, "objects": 3},
 }
 
 # (hue range, saturation ranges of the dark / light colour) of each scene's palette
@@ -244,6 +265,8 @@ _WANDER_SPEED = (0.5, 1.0)  # per-segment factor on the ``wander`` speed
 _WANDER_SEGMENT = 16.0  # frames at 25 fps between the wanderer's changes of course (one 8 x 2 clip)
 _MAX_WANDER = 4.0  # px/frame
 _SUPERSAMPLE = 4  # sprites are drawn at 4x and area-averaged (anti-aliasing)
+_KEYFRAME_SECONDS = 1.0  # several objects: a box per object every second (AVA's keyframes, 1 Hz)
+_BOX_ALPHA = 0.01  # a box encloses every pixel the object covers by more than this
 
 
 # ----------------------------------------------------------------------------- writing videos
@@ -339,6 +362,7 @@ class VideoSpec:
     fps: float = 25.0
     camera: float = 0.0  # camera pan speed (px/frame at 64 px, 25 fps); 0: a static camera
     wander: float = 0.0  # speed of the wandering distractor (px/frame at 64 px, 25 fps); 0: none
+    objects: tuple[str, ...] = ()  # motion classes of the further moving objects (object 0's is ``label``)
 
     @property
     def name(self) -> str:
@@ -347,7 +371,7 @@ class VideoSpec:
 
 def _check_args(videos: int, size: int, frames: int, fps: float, classes: Sequence[str],
                 scenes: Sequence[str], test_fraction: float, camera: float = 0.0, wander: float = 0.0,
-                val_fraction: float = 0.0) -> None:
+                val_fraction: float = 0.0, objects: int = 1) -> None:
     if not isinstance(videos, (int, np.integer)) or videos < 2:
         raise SyntheticError(f"videos must be an integer >= 2 (one per split at least), got {videos!r}")
     if not isinstance(size, (int, np.integer)) or size < 16 or size % 2:
@@ -373,12 +397,15 @@ def _check_args(videos: int, size: int, frames: int, fps: float, classes: Sequen
         raise SyntheticError(f"camera must be a pan speed in [0, {_MAX_CAMERA:g}] px/frame, got {camera!r}")
     if not 0.0 <= wander <= _MAX_WANDER:
         raise SyntheticError(f"wander must be a speed in [0, {_MAX_WANDER:g}] px/frame, got {wander!r}")
+    if isinstance(objects, bool) or not isinstance(objects, (int, np.integer)) or not 1 <= objects <= len(classes):
+        raise SyntheticError(f"objects must be an integer in [1, {len(classes)}] (the classes of a video are distinct), "
+                             f"got {objects!r}")
 
 
 def video_specs(videos: int = 300, seed: int = 0, size: int = 64, frames: int = 64, fps: float = 25.0,
                 classes: Optional[Sequence[str]] = None, scenes: Optional[Sequence[str]] = None,
                 test_fraction: float = 0.3, camera: float = 0.0, wander: float = 0.0,
-                val_fraction: float = 0.0) -> list[VideoSpec]:
+                val_fraction: float = 0.0, objects: int = 1) -> list[VideoSpec]:
     """The videos of a dataset, train split first (indices ``0 .. n_train - 1``), then
     val (when ``val_fraction`` > 0), then test.
 
@@ -387,16 +414,19 @@ def video_specs(videos: int = 300, seed: int = 0, size: int = 64, frames: int = 
     Within a split the j-th video gets class ``j % C`` and scene
     ``(j + j // lcm(C, A)) % A`` (balanced classes, every pair equally frequent per
     C x A block), then the videos of the split are shuffled with ``seed``.
+    With ``objects`` > 1 every video gets 2 to ``objects`` objects (uniform) and as many distinct
+    classes drawn uniformly, from a random stream of their own (the scenes keep the crossing).
     """
     classes = tuple(CLASSES if classes is None else classes)
     scenes = tuple(SCENES if scenes is None else scenes)
-    _check_args(videos, size, frames, fps, classes, scenes, test_fraction, camera, wander, val_fraction)
+    _check_args(videos, size, frames, fps, classes, scenes, test_fraction, camera, wander, val_fraction, objects)
     n_test = min(max(int(round(videos * test_fraction)), 1), videos - 1)
     n_val = int(round(videos * val_fraction))
     n_train = videos - n_test - n_val
     c, a = len(classes), len(scenes)
     period = c * a // math.gcd(c, a)
     rng = np.random.default_rng([seed, 0x5EED])
+    object_rng = np.random.default_rng([seed, 0x0B1EC7])  # several objects: counts and classes, a stream of its own
     specs: list[VideoSpec] = []
     start = 0
     for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
@@ -406,8 +436,12 @@ def video_specs(videos: int = 300, seed: int = 0, size: int = 64, frames: int = 
         order = rng.permutation(n)
         for k, j in enumerate(order):
             label, scene = pairs[j]
+            extra: tuple[str, ...] = ()
+            if objects > 1:
+                drawn = object_rng.choice(c, size=int(object_rng.integers(2, objects + 1)), replace=False)
+                label, extra = classes[drawn[0]], tuple(classes[i] for i in drawn[1:])
             specs.append(VideoSpec(start + k, label, scene, split, int(seed), int(size), int(frames), float(fps),
-                                   float(camera), float(wander)))
+                                   float(camera), float(wander), extra))
         start += n
     return specs
 
@@ -515,16 +549,8 @@ def _paste(frame: np.ndarray, sprite: np.ndarray, angle: float, scale: float, x:
     """Draw the sprite over ``frame`` (float32 [S, S, 3], in place), rotated by ``angle``
     degrees and scaled about its centre, with its centre at (x, y), wrapping around the
     frame edges (a torus: what leaves on one side comes back on the other)."""
-    import cv2
-
     size, k = frame.shape[0], sprite.shape[0]
-    c = (k - 1) / 2.0
-    ox, oy = math.floor(x - c), math.floor(y - c)  # integer placement of the patch
-    m = cv2.getRotationMatrix2D((c, c), float(angle), float(scale))
-    m[0, 2] += x - c - ox  # the sub-pixel rest of the move goes into the warp
-    m[1, 2] += y - c - oy
-    patch = cv2.warpAffine(sprite, m, (k, k), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                           borderValue=(0, 0, 0, 0))
+    patch, ox, oy = _placed_patch(sprite, angle, scale, x, y)
     if 0 <= ox <= size - k and 0 <= oy <= size - k:  # inside the frame: a plain view
         ix = np.s_[oy:oy + k, ox:ox + k]
     else:  # across an edge: wrapped row and column indices
@@ -533,6 +559,35 @@ def _paste(frame: np.ndarray, sprite: np.ndarray, angle: float, scale: float, x:
     region *= 1.0 - patch[..., 3:]
     region += patch[..., :3]
     frame[ix] = region
+
+
+def _placed_patch(sprite: np.ndarray, angle: float, scale: float, x: float, y: float):
+    """The sprite rotated and scaled about its centre, moved to (x, y): (patch [k, k, 4], ox, oy),
+    the patch's top-left corner at integer pixel (ox, oy) of the (unwrapped) frame."""
+    import cv2
+
+    k = sprite.shape[0]
+    c = (k - 1) / 2.0
+    ox, oy = math.floor(x - c), math.floor(y - c)  # integer placement of the patch
+    m = cv2.getRotationMatrix2D((c, c), float(angle), float(scale))
+    m[0, 2] += x - c - ox  # the sub-pixel rest of the move goes into the warp
+    m[1, 2] += y - c - oy
+    patch = cv2.warpAffine(sprite, m, (k, k), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=(0, 0, 0, 0))
+    return patch, ox, oy
+
+
+def _alpha_box(sprite: np.ndarray, angle: float, scale: float, x: float, y: float, size: int):
+    """Pixel box (x1, y1, x2, y2) (pixel edges: x2 = last column + 1) of the pixels the placed
+    sprite covers by more than ``_BOX_ALPHA``, or None when they wrap around a frame edge."""
+    patch, ox, oy = _placed_patch(sprite, angle, scale, x % size, y % size)  # _paste wraps: the same pixels
+    rows, cols = np.nonzero(patch[..., 3] > _BOX_ALPHA)
+    if rows.size == 0:
+        return None
+    x1, x2, y1, y2 = ox + cols.min(), ox + cols.max() + 1, oy + rows.min(), oy + rows.max() + 1
+    if x1 < 0 or y1 < 0 or x2 > size or y2 > size:  # partly on the other side of the torus
+        return None
+    return int(x1), int(y1), int(x2), int(y2)
 
 
 def _static_scale(rng: np.random.Generator) -> float:
@@ -547,6 +602,43 @@ def motion_parameters(spec: VideoSpec) -> dict:
     depends only on ``(seed, index)`` and its class and scene.
     """
     return _draw(spec)[3]
+
+
+def _object_tracks(spec: VideoSpec, p: dict, px: float) -> list[tuple]:
+    """(x, y, angle, scale) per frame of every moving object (object 0 first), each float64 [T],
+    in frame pixels: a panning camera moves them with the scene."""
+    tracks = [_trajectory(q, spec.frames, spec.fps, px) for q in [p, *p.get("objects", [])]]
+    if _camera_margin(spec):
+        ox, oy = camera_path(p, spec.frames, spec.fps, px)
+        tracks = [(x - ox, y - oy, a, s) for x, y, a, s in tracks]  # the objects live in the scene
+    return tracks
+
+
+def keyframe_times(spec: VideoSpec) -> list[float]:
+    """Seconds of the keyframes of a video with several objects: every ``_KEYFRAME_SECONDS`` from
+    there on, while the frame (``round(t * fps)``) is in the video."""
+    times, t = [], _KEYFRAME_SECONDS
+    while round(t * spec.fps) <= spec.frames - 1:
+        times.append(t)
+        t += _KEYFRAME_SECONDS
+    return times
+
+
+def object_boxes(spec: VideoSpec) -> list[tuple[float, int, str, tuple[float, float, float, float]]]:
+    """Boxes of the moving objects at the keyframes: ``(seconds, object index, class, (x1, y1, x2,
+    y2))`` normalised to [0, 1], the bounding box of the pixels an object covers by more than 1 %
+    (its alpha; objects drawn later may hide part of it). No box for an object that wraps around
+    a frame edge at that keyframe."""
+    _, sprite, _, p, px, extras = _draw(spec)
+    sprites, labels = [sprite] + [s for s, _ in extras], [spec.label, *spec.objects]
+    out = []
+    for t in keyframe_times(spec):
+        f = int(round(t * spec.fps))
+        for o, (s, (x, y, angle, scale)) in enumerate(zip(sprites, _object_tracks(spec, p, px))):
+            box = _alpha_box(s, angle[f], scale[f], x[f], y[f], spec.size)
+            if box is not None:
+                out.append((t, o, labels[o], tuple(v / spec.size for v in box)))
+    return out
 
 
 def _camera_margin(spec: VideoSpec) -> int:
@@ -590,7 +682,19 @@ def _draw(spec: VideoSpec):
         p["wander_offset"] = float(rng.uniform(0, _WANDER_SEGMENT))  # where the first segment ends
         p["wander_speeds"] = [float(v) for v in spec.wander * rng.uniform(*_WANDER_SPEED, segments)]
         p["wander_headings"] = [float(v) for v in rng.uniform(0, 2 * np.pi, segments)]
-    return bg, sprite, wanderer, p, px
+    extras = []  # several objects: drawn after everything else, so one object leaves every draw above as it was
+    for label in spec.objects:
+        d = _OBJECT_SIZE * size * rng.uniform(0.8, 1.2)
+        q = {"label": label, "diameter": float(d)}
+        s = _sprite(rng, size, d)
+        q.update({"x0": float(rng.uniform(0, size)), "y0": float(rng.uniform(0, size)),
+                  "angle0": float(rng.uniform(0, 360)), "scale0": _static_scale(rng),
+                  "rate": float(rng.uniform(*_RATE_JITTER)), "phase": float(rng.uniform(0, 2 * np.pi)),
+                  "direction": float(rng.choice([-1.0, 1.0])), "amplitude": float(rng.uniform(0.8, 1.2))})
+        extras.append((s, q))
+    if extras:
+        p["objects"] = [q for _, q in extras]
+    return bg, sprite, wanderer, p, px, extras
 
 
 def wander_path(p: dict, frames: int, fps: float, px: float):
@@ -672,8 +776,8 @@ def render_video(spec: VideoSpec) -> np.ndarray:
         raise SyntheticError(f"unknown motion class {spec.label!r} (allowed: {', '.join(_ALL_CLASSES)})")
     if spec.scene not in ALL_SCENES:
         raise SyntheticError(f"unknown scene {spec.scene!r} (allowed: {', '.join(ALL_SCENES)})")
-    bg, sprite, wanderer, p, px = _draw(spec)
-    x, y, angle, scale = _trajectory(p, spec.frames, spec.fps, px)
+    bg, sprite, wanderer, p, px, extras = _draw(spec)
+    tracks = _object_tracks(spec, p, px)
     if wanderer is not None:
         wx, wy = wander_path(p, spec.frames, spec.fps, px)
     out = np.empty((spec.frames, spec.size, spec.size, 3), np.float32)
@@ -682,7 +786,6 @@ def render_video(spec: VideoSpec) -> np.ndarray:
         import cv2
 
         ox, oy = camera_path(p, spec.frames, spec.fps, px)
-        x, y = x - ox, y - oy  # the object lives in the scene: the pan moves it too
         if wanderer is not None:
             wx, wy = wx - ox, wy - oy
         for i in range(spec.frames):
@@ -695,9 +798,10 @@ def render_video(spec: VideoSpec) -> np.ndarray:
         wanderer = _in_grey_levels(wanderer)
         for i in range(spec.frames):
             _paste(out[i], wanderer, p["wander_angle"], p["wander_scale"], wx[i], wy[i])
-    sprite = _in_grey_levels(sprite)
-    for i in range(spec.frames):
-        _paste(out[i], sprite, angle[i], scale[i], x[i], y[i])
+    for s, (x, y, angle, scale) in zip([sprite] + [s for s, _ in extras], tracks):  # object 0, then the others
+        s = _in_grey_levels(s)
+        for i in range(spec.frames):
+            _paste(out[i], s, angle[i], scale[i], x[i], y[i])
     np.clip(out + 0.5, 0, 255, out=out)
     return out.astype(np.uint8)
 
@@ -713,13 +817,15 @@ def _render_and_write(args) -> str:
 
 
 def _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf, camera, wander,
-            val_fraction=0.0) -> dict:
+            val_fraction=0.0, objects=1) -> dict:
     params = {"format": FORMAT_VERSION, "videos": int(videos), "seed": int(seed), "size": int(size),
               "frames": int(frames), "fps": float(fps), "classes": list(classes), "scenes": list(scenes),
               "test_fraction": float(test_fraction), "crf": int(crf), "camera": float(camera),
               "wander": float(wander)}
     if val_fraction > 0:  # absent otherwise: datasets rendered before the val split stay valid
         params["val_fraction"] = float(val_fraction)
+    if objects > 1:  # likewise: the single-object datasets keep their parameters
+        params["objects"] = int(objects)
     return params
 
 
@@ -727,11 +833,13 @@ def _splits(val: bool) -> tuple[str, ...]:
     return ("train", "val", "test") if val else ("train", "test")
 
 
-def _outputs(root: Path, val: bool = False) -> dict[str, Path]:
+def _outputs(root: Path, val: bool = False, boxes: bool = False) -> dict[str, Path]:
     out = {}
     for split in _splits(val):
         out[split] = root / f"{split}.csv"
         out[f"{split}_appearance"] = root / f"{split}_appearance.csv"
+        if boxes:
+            out[f"{split}_boxes"] = root / f"{split}_boxes.csv"
     return {**out, "info": root / "info.json"}
 
 
@@ -750,7 +858,7 @@ def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0,
                    frames: int = 64, fps: float = 25.0, classes: Optional[Sequence[str]] = None,
                    scenes: Optional[Sequence[str]] = None, test_fraction: float = 0.3, crf: int = 18,
                    workers: int = 1, progress: bool = False, camera: float = 0.0,
-                   wander: float = 0.0, val_fraction: float = 0.0) -> dict[str, Path]:
+                   wander: float = 0.0, val_fraction: float = 0.0, objects: int = 1) -> dict[str, Path]:
     """Render the built-in dataset into ``out_dir`` (see the module docstring).
 
     ``videos`` in total (``round(videos * test_fraction)`` of them in the test split and,
@@ -763,10 +871,12 @@ def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0,
     changes course every 16 frames at about that speed ("Wandering distractor"; 0, the
     default, has none); ``crf`` is the H.264 quality (18: decoded
     frames within a few grey levels of the rendered ones); ``workers`` > 1 renders in
-    that many processes.
+    that many processes; ``objects`` > 1 shows 2 to that many moving objects per video, each
+    with its own class, and writes the keyframe boxes ("Several objects").
 
     Returns ``{"train", "test", "train_appearance", "test_appearance", "info"}`` (plus
-    ``"val"`` and ``"val_appearance"`` with a validation split) -> paths. Reuses a
+    ``"val"`` and ``"val_appearance"`` with a validation split, ``"<split>_boxes"`` with
+    several objects) -> paths. Reuses a
     complete dataset with the same parameters without rendering.
     """
     from vidssl.data.manifests import write_manifest
@@ -774,13 +884,13 @@ def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0,
     classes = tuple(CLASSES if classes is None else classes)
     scenes = tuple(SCENES if scenes is None else scenes)
     specs = video_specs(videos, seed, size, frames, fps, classes, scenes, test_fraction, camera, wander,
-                        val_fraction)
+                        val_fraction, objects)
     if not isinstance(workers, (int, np.integer)) or workers < 1:
         raise SyntheticError(f"workers must be a positive integer, got {workers!r}")
     root = Path(out_dir)
-    outputs = _outputs(root, val_fraction > 0)
+    outputs = _outputs(root, val_fraction > 0, objects > 1)
     params = _params(videos, seed, size, frames, fps, classes, scenes, test_fraction, crf, camera, wander,
-                     val_fraction)
+                     val_fraction, objects)
     info = _read_json(outputs["info"])
     if (info is not None and info.get("params") == params and all(p.is_file() for p in outputs.values())
             and all((root / s.name).is_file() for s in specs)):
@@ -822,11 +932,21 @@ def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0,
     for split in splits:
         rows = [s for s in specs if s.split == split]
         names = [s.name for s in rows]
+        if objects > 1:  # the classes of a video's objects: a multi-label manifest, and the boxes beside it
+            from vidssl.data.boxes import write_boxes
+
+            sets = [sorted({s.label, *s.objects}, key=classes.index) for s in rows]
+            write_manifest(outputs[split], names, label_sets=sets, appearance=[s.scene for s in rows])
+            write_manifest(outputs[f"{split}_appearance"], names, [s.scene for s in rows],
+                           motion=[";".join(c) for c in sets])
+            write_boxes(outputs[f"{split}_boxes"], [(Path(s.name).stem, t, *box, label, str(o))
+                                                     for s in rows for t, o, label, box in object_boxes(s)])
+            continue
         write_manifest(outputs[split], names, [s.label for s in rows], appearance=[s.scene for s in rows])
         write_manifest(outputs[f"{split}_appearance"], names, [s.scene for s in rows],
                        motion=[s.label for s in rows])
-    counts = {split: {name: sum(1 for s in specs if s.split == split and s.label == name) for name in classes}
-              for split in splits}
+    counts = {split: {name: sum(1 for s in specs if s.split == split and name in (s.label, *s.objects))
+                      for name in classes} for split in splits}  # several objects: videos showing the class
     scene_counts = {split: {name: sum(1 for s in specs if s.split == split and s.scene == name) for name in scenes}
                     for split in splits}
     info = {
@@ -835,7 +955,8 @@ def make_synthetic(out_dir: str | os.PathLike, videos: int = 300, seed: int = 0,
         "scenes": {s: ALL_SCENE_DESCRIPTIONS[s] for s in scenes},
         "class_counts": counts,
         "scene_counts": scene_counts,
-        "videos": [{"path": s.name, "split": s.split, "label": s.label, "appearance": s.scene} for s in specs],
+        "videos": [{"path": s.name, "split": s.split, "label": s.label, "appearance": s.scene,
+                    **({"objects": [s.label, *s.objects]} if s.objects else {})} for s in specs],
     }
     _write_text(root / "README.txt", _readme(params, classes, scenes, counts))
     _write_text(outputs["info"], json.dumps(info, indent=1))
@@ -856,6 +977,9 @@ def _readme(params: dict, classes: Sequence[str], scenes: Sequence[str], counts:
         "The motion class and the scene are crossed in equal numbers; everything else",
         "(object shape, colours, size, position, orientation, speed, distractors) is drawn",
         "independently of both. Only motion tells the classes apart.",
+        *([f"Several objects: 2 to {params['objects']} moving objects per video, each with its own class;",
+           "train_boxes.csv ...: AVA-layout boxes (video, seconds, x1, y1, x2, y2, class, object) at 1 Hz."]
+          if params.get("objects") else []),
         "",
         "Motion classes:",
         *[f"  {c:22s} {CLASS_DESCRIPTIONS[c]}" for c in classes],

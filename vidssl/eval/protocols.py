@@ -21,6 +21,7 @@ PROTOCOLS = {
     "retrieval": "vidssl.eval.retrieval",
     "persistence": "vidssl.eval.persistence",
     "readout": "vidssl.eval.readout",  # linear probes at conv3 / conv4 / conv5 (VIE Table 1)
+    "detect": "vidssl.eval.detect",  # AVA-style action detection on keyframe boxes (large-scale study App. B.3)
 }
 DEFAULT_EVALS = ("linear", "knn", "retrieval")  # what `vidssl compare` runs unless told
 
@@ -45,7 +46,11 @@ def evaluate(protocol: str, checkpoint: str, train: str, test: str, overrides=()
 
     if recipe is not None and checkpoint != "random":
         raise ConfigError("--config goes with --checkpoint random (a checkpoint carries its own config)")
-    ctx = make_context(resolve_checkpoint(checkpoint), train, test, list(overrides), label_column, progress, recipe)
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown evaluation {protocol!r} (allowed: {', '.join(sorted(PROTOCOLS))})")
+    # a protocol whose inputs are not two labelled manifests builds its own context (detect: the boxes)
+    make = getattr(importlib.import_module(PROTOCOLS[protocol]), "make_context", make_context)
+    ctx = make(resolve_checkpoint(checkpoint), train, test, list(overrides), label_column, progress, recipe)
     return evaluate_context(protocol, ctx, checkpoint)
 
 
