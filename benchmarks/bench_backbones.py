@@ -7,6 +7,16 @@ Two settings:
          the 2D net 8 x 224^2, SlowFast 8 + 32 x 224^2, TRN 4 x 224^2), forward-only with
          batch 1-2 (a laptop CPU cannot train these)
 
+``--vie``: instead, every VIE family (the ``vie_<family>_la_tiny`` and ``vie_<family>_la`` recipes:
+ResNet-18v2, each family's frames and crop from its recipe's sampler) at tiny and at paper sizes side
+by side, training and forward, tiny with batch 8 and paper with ``--paper-batch`` (2):
+
+    python benchmarks/bench_backbones.py --vie [--families single,slow] [--paper-batch 2] [--skip-paper]
+        [--json rows.json] [--from-json rows.json] [--no-doc]
+
+(its table goes to docs/results.md, section ``backbones_vie``; ``--from-json`` rebuilds it from the
+rows of an earlier ``--json`` without measuring).
+
 Also measured side by side: r3d18 tiny with ``channels_last=False``, to show what the
 channels-last-3d layout buys on CPU. Each figure is the best of 3 rounds within about
 ``--seconds`` after a warm-up step; machines are noisy (2 shared cores), so compare
@@ -45,13 +55,16 @@ PAPER = {  # backbone -> (input T x H x W, batch)
     "slowfast_r18": ((32, 224, 224), 1),  # Fast pathway T; the Slow pathway gets T / 4
     "slowfast_r50": ((32, 224, 224), 1),
     "trn": ((4, 224, 224), 2),  # VIE-TRN: 4 segment frames
+    "twostream_s": ((4, 224, 224), 1),  # VIE-TwoStream-S: the Slow clip (its centre frame for the 2D stream)
+    "twostream_sf": ((16, 224, 224), 1),  # Fast pathway T, as SlowFast
 }
+VIE_FAMILIES = ["single", "3dresnet", "trn", "slow", "slowfast", "twostream_s", "twostream_sf"]
 TINY_T = {"trn": 4}  # backbones whose tiny clip length differs from 8
 
 
 def make_input(name: str, batch: int, size: tuple):
     """Random pathways for ``name``: one clip tensor, or (slow, fast) for SlowFast (T = Fast frames)."""
-    if name.startswith("slowfast"):
+    if name.startswith("slowfast") or name == "twostream_sf":
         t, h, w = size
         return (torch.randn(batch, 3, t // 4, h, w), torch.randn(batch, 3, t, h, w))
     return (torch.randn(batch, 3, *size),)
@@ -72,10 +85,26 @@ def clips_per_second(step, batch: int, seconds: float, rounds: int = 3) -> float
     return best
 
 
-def measure(name: str, width: int, size: tuple, batch: int, seconds: float, train: bool, **options) -> dict:
+def recipe_input(recipe: str, batch: int):
+    """(backbone name, width, options, pathways) of ``recipe``: random clips of the lengths its sampler
+    gives (one view) at its crop size."""
+    import numpy as np
+
+    from vidssl.config import in_channels, load_config
+    from vidssl.data.sampling import train_clip_indices
+
+    cfg = load_config(recipe)
+    lengths = [len(p) for p in train_clip_indices(np.random.default_rng(0), 250, 25.0, cfg.data)[0]]
+    s, c = cfg.data.crop_size, in_channels(cfg.data.modality)
+    clips = tuple(torch.randn(batch, c, t, s, s) for t in lengths)
+    return cfg.model.backbone, cfg.model.width, dict(cfg.model.options), clips
+
+
+def measure(name: str, width: int, size: tuple, batch: int, seconds: float, train: bool, x: tuple | None = None,
+            **options) -> dict:
     torch.manual_seed(0)
     model = build_backbone(name, width=width, **options)
-    x = make_input(name, batch, size)
+    x = make_input(name, batch, size) if x is None else x
     row = {"backbone": name + "".join(f" {k}={v}" for k, v in options.items()), "width": width,
            "input": "x".join(map(str, size)), "batch": batch,
            "params_M": sum(p.numel() for p in model.parameters()) / 1e6}
@@ -110,6 +139,55 @@ def print_table(rows: list[dict]) -> None:
               f"{train:>14} {r['forward_clips_s']:>12.2f}")
 
 
+def measure_vie(families: list[str], seconds: float, paper_batch: int, skip_paper: bool) -> list[dict]:
+    """Every VIE family at its tiny recipe's and its paper recipe's sizes, train + forward, side by side."""
+    rows = []
+    for fam in families:
+        row = {"family": fam}
+        for size, recipe, batch in (("tiny", f"vie_{fam}_la_tiny", 8), ("paper", f"vie_{fam}_la", paper_batch)):
+            if size == "paper" and skip_paper:
+                continue
+            name, width, options, clips = recipe_input(recipe, batch)
+            shape = "+".join(str(c.shape[2]) for c in clips) + f"x{clips[0].shape[-1]}^2"
+            r = measure(name, width, tuple(clips[-1].shape[2:]), batch, seconds, train=True, x=clips, **options)
+            row.update({f"{size}_backbone": name, f"{size}_input": shape, f"{size}_batch": batch,
+                        f"{size}_params_M": r["params_M"], f"{size}_train_clips_s": r["train_clips_s"],
+                        f"{size}_forward_clips_s": r["forward_clips_s"]})
+            print(f"  {fam} {size}: {shape}, train {r['train_clips_s']:.2f} clips/s, "
+                  f"forward {r['forward_clips_s']:.2f} clips/s", flush=True)
+        rows.append(row)
+    return rows
+
+
+def print_vie_table(rows: list[dict]) -> None:
+    head = (f"{'family':<13} {'tiny input':>11} {'params':>7} {'train':>7} {'fwd':>7}   "
+            f"{'paper input':>12} {'params':>7} {'train':>7} {'fwd':>7}  {'tiny/paper train':>16}")
+    print(head + "\n" + "-" * len(head))
+    for r in rows:
+        line = (f"{r['family']:<13} {r['tiny_input']:>11} {r['tiny_params_M']:>6.2f}M {r['tiny_train_clips_s']:>7.1f} "
+                f"{r['tiny_forward_clips_s']:>7.1f}   ")
+        if "paper_input" in r:
+            line += (f"{r['paper_input']:>12} {r['paper_params_M']:>6.2f}M {r['paper_train_clips_s']:>7.2f} "
+                     f"{r['paper_forward_clips_s']:>7.2f}  {'x%.0f' % (r['tiny_train_clips_s'] / r['paper_train_clips_s']):>16}")
+        print(line)
+
+
+def vie_markdown(rows: list[dict], paper_batch: int) -> str:
+    """The --vie table as Markdown: per family, tiny and paper input, parameters, train / forward clips/s."""
+    lines = [f"| family | tiny input | params | train clips/s | forward clips/s | paper input (batch {paper_batch}) | "
+             "params | train clips/s | forward clips/s |", "|---" * 9 + "|"]
+    for r in rows:
+        cells = [r["family"], r["tiny_input"], f"{r['tiny_params_M']:.2f}M", f"{r['tiny_train_clips_s']:.1f}",
+                 f"{r['tiny_forward_clips_s']:.1f}"]
+        if "paper_input" in r:
+            cells += [r["paper_input"], f"{r['paper_params_M']:.2f}M", f"{r['paper_train_clips_s']:.2f}",
+                      f"{r['paper_forward_clips_s']:.2f}"]
+        else:
+            cells += ["–"] * 4
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -119,10 +197,43 @@ def main(argv=None) -> None:
     ap.add_argument("--json", help="also write the rows here")
     ap.add_argument("--compare-omp-wait", action="store_true",
                     help="only compare OMP_WAIT_POLICY=ACTIVE and PASSIVE on r3d18 tiny training")
+    ap.add_argument("--vie", action="store_true", help="the VIE families at tiny and paper sizes, train + forward")
+    ap.add_argument("--families", default=",".join(VIE_FAMILIES), help="--vie: comma-separated VIE families")
+    ap.add_argument("--paper-batch", type=int, default=2, help="--vie: batch at paper sizes")
+    ap.add_argument("--from-json", help="--vie: the rows of an earlier --json run instead of measuring")
+    from results_doc import add_doc_argument, provenance, section_name, write_section
+
+    add_doc_argument(ap)
     args = ap.parse_args(argv)
     if args.compare_omp_wait:
         return compare_omp_wait(args)
     torch.set_num_threads(args.threads)
+    if args.vie:
+        fams = [f for f in args.families.split(",") if f]
+        bad = [f for f in fams if f not in VIE_FAMILIES]
+        if bad:
+            raise SystemExit(f"unknown VIE family {bad[0]!r} (allowed: {', '.join(VIE_FAMILIES)})")
+        start, load = time.time(), os.getloadavg()[0]
+        if args.from_json:
+            with open(args.from_json) as f:
+                rows = [r for r in json.load(f) if r["family"] in fams]
+        else:
+            print(f"torch {torch.__version__}, {args.threads} threads, best of 3 rounds in ~{args.seconds:g} s per "
+                  f"figure; load average {load:.1f} on {os.cpu_count()} CPUs")
+            rows = measure_vie(fams, args.seconds, args.paper_batch, args.skip_paper)
+            load = max(load, os.getloadavg()[0])
+        print("\nVIE families, clips/s (tiny: width 16, batch 8; paper: width 64, batch "
+              f"{args.paper_batch}; input = frames per pathway x crop)")
+        print_vie_table(rows)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(rows, f, indent=1)
+        if args.doc:
+            note = "" if args.from_json else f"load average up to {load:.1f} on {os.cpu_count()} CPUs"
+            write_section(section_name("backbones_vie", args, ap, ["paper_batch", "seconds", "threads"]),
+                          vie_markdown(rows, args.paper_batch) + "\n\n" + provenance((time.time() - start) / 60, note),
+                          args.doc_path)
+        return None
     names = [n for n in args.only.split(",") if n]
     print(f"torch {torch.__version__}, {args.threads} threads, best of 3 rounds in ~{args.seconds:g} s per figure")
     load_before = os.getloadavg()[0]

@@ -60,7 +60,7 @@ def test_unknown_option_names_the_allowed_ones():
         build_backbone("r3d18", width=8, dropout=0.5)
     msg = str(e.value)
     assert "dropout" in msg and "zero_init_residual" in msg and "stem_pool" in msg
-    assert set(backbone_options("slow_r50")) == {"zero_init_residual", "channels_last"}
+    assert set(backbone_options("slow_r50")) == {"zero_init_residual", "channels_last", "conv5_dilation"}
 
 
 @pytest.mark.parametrize("kwargs", [dict(width=0), dict(width=8.0), dict(in_channels=0),

@@ -215,6 +215,8 @@ class EvalContext:
                                                "segments", "fast_alpha", "short_video", "crop_size",
                                                "test_short_side", "test_crops", "test_clips")}
         sampler["mean"], sampler["std"] = d.augment.mean, d.augment.std
+        if d.segment_seconds is not None:  # VIE-TRN's bins sample other frames (absent: the key it always had)
+            sampler["segment_seconds"] = d.segment_seconds
         stamps = _file_stamps(m.paths)
         if d.flow_root:  # re-extracted flow (another method, bound or size) gives new features
             from vidssl.data.flow_store import flow_folder

@@ -111,10 +111,13 @@ def stage_modules(backbone: nn.Module, name: str) -> list[nn.Module]:
     """The modules of stage ``name`` (conv1 .. conv5) of any backbone of :mod:`vidssl.models`.
 
     Staged 3D nets and the 2D ResNet: ``backbone.stages[name]``; TRN: its 2D net's stage;
-    SlowFast: the Slow and Fast stage and the lateral connection out of it.
+    SlowFast: the Slow and Fast stage and the lateral connection out of it; a two-stream model:
+    those of both streams.
     """
     if hasattr(backbone, "stages") and name in backbone.stages:
         return [backbone.stages[name]]
+    if hasattr(backbone, "single") and hasattr(backbone, "multi"):  # two-stream (models/two_stream.py)
+        return stage_modules(backbone.single, name) + stage_modules(backbone.multi, name)
     if hasattr(backbone, "cnn"):  # TRN: a 2D ResNet under a relation head
         return stage_modules(backbone.cnn, name)
     if hasattr(backbone, "slow") and hasattr(backbone, "fast"):  # SlowFast

@@ -1,6 +1,9 @@
 """Residual blocks shared by the 3D backbones (r3d, R(2+1)D, Slow, SlowFast).
 
 All maps are ``[N, C, T, H, W]``. Strides are ``(temporal, spatial, spatial)``.
+``BasicBlock`` / ``Bottleneck`` are the original (v1, post-activation) blocks;
+``PreActBasicBlock`` is ResNet v2's (He et al. 2016, "Identity mappings in deep residual
+networks"), the ResNet-18v2 of VIE (Sec. 4): see :func:`preact_tail` for the rest of a v2 net.
 """
 from __future__ import annotations
 
@@ -105,3 +108,44 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return self.relu(out.add_(identity))
+
+
+class PreActBasicBlock(nn.Module):
+    """Pre-activation (v2) basic block: BN -> ReLU -> conv1 -> BN -> ReLU -> conv2, plus the shortcut.
+
+    out = conv2(relu(bn2(conv1(a)))) + s, with a = relu(bn1(x)) and s = x, or a projection
+    ``proj(a)`` (1x1x1 conv with the block's stride, no BN) where the shape changes (He et al.
+    2016, Fig. 4e; the projection sees the pre-activated input, as in their code). Nothing is
+    applied after the addition: the residual stream stays un-normalised until the net's
+    :func:`preact_tail`. ``bn1`` has ``cin`` channels (v1's first BN has ``cout``).
+    x: [N, cin, T, H, W] -> [N, cout, T / st, H / s, W / s].
+    """
+
+    def __init__(self, conv1: nn.Module, conv2: nn.Module, cin: int, cout: int, stride):
+        super().__init__()
+        self.bn1 = nn.BatchNorm3d(cin)
+        self.conv1 = conv1
+        self.bn2 = nn.BatchNorm3d(cout)
+        self.conv2 = conv2
+        self.relu = nn.ReLU(inplace=True)
+        stride = triple(stride)
+        self.downsample = None
+        if cin != cout or stride != (1, 1, 1):
+            self.downsample = nn.Conv3d(cin, cout, 1, stride=stride, bias=False)
+
+    @property
+    def last_bn(self) -> nn.BatchNorm3d:  # zero_init_residual: bn2 = 0 makes conv2 see zeros, the block the identity
+        return self.bn2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.relu(self.bn1(x))
+        identity = x if self.downsample is None else self.downsample(a)
+        out = self.conv2(self.relu(self.bn2(self.conv1(a))))
+        return out.add_(identity)
+
+
+def preact_tail(channels: int, dims: int = 3) -> nn.Sequential:
+    """BN -> ReLU after the last block of a v2 net (its blocks leave the sum un-normalised);
+    part of the conv5 stage, so that the pooled output is the mean of the conv5 map."""
+    bn = nn.BatchNorm3d(channels) if dims == 3 else nn.BatchNorm2d(channels)
+    return nn.Sequential(bn, nn.ReLU(inplace=True))

@@ -25,13 +25,20 @@ from the block's input and output channels and used by both convs of the block (
 in the reference VMZ / torchvision code, 31,300,125 parameters at w = 64 without fc).
 Its stem is 1x7x7 (45 mid channels at w = 64) then 3x1x1; no pool by default, as in
 Tran et al. (conv1 output 16 x 56^2 for 16 x 112^2 input).
+
+``preact=True`` builds the ResNet v2 variant (VIE-3DResNet: ResNet-18v2, VIE Sec. 4):
+pre-activation blocks (:class:`~vidssl.models.blocks.PreActBasicBlock`), a stem without its
+last BN -> ReLU (the first block normalises it) and BN -> ReLU after the last block. r3d18
+then has 33,164,480 parameters at w = 64 (v1 less the stem BN, the projection BNs and the
+conv3-conv5 first blocks' BN width difference, plus the final BN: -1,792).
 """
 from __future__ import annotations
 
 import torch.nn as nn
 
 from vidssl.models.base import StagedBackbone, check_bool, init_weights
-from vidssl.models.blocks import BasicBlock, Conv2Plus1D, conv3d, r2plus1d_mid_channels
+from vidssl.models.blocks import (BasicBlock, Conv2Plus1D, PreActBasicBlock, conv3d, preact_tail,
+                                  r2plus1d_mid_channels)
 
 DEPTHS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}
 
@@ -48,7 +55,8 @@ class ResNet3d(StagedBackbone):
     """
 
     def __init__(self, depth: int, conv: str, in_channels: int = 3, width: int = 64, *,
-                 stem_pool: bool = True, zero_init_residual: bool = False, channels_last: bool = True):
+                 stem_pool: bool = True, zero_init_residual: bool = False, channels_last: bool = True,
+                 preact: bool = False):
         super().__init__(in_channels, width, channels_last)
         if depth not in DEPTHS:
             raise ValueError(f"ResNet3d depth must be one of {sorted(DEPTHS)}, got {depth}")
@@ -56,6 +64,7 @@ class ResNet3d(StagedBackbone):
             raise ValueError(f"ResNet3d conv must be '3d' or '2plus1d', got {conv!r}")
         check_bool("stem_pool", stem_pool)
         check_bool("zero_init_residual", zero_init_residual)
+        self.preact = check_bool("preact", preact)
         self.depth, self.conv = depth, conv
         w = width
         if conv == "3d":
@@ -67,6 +76,8 @@ class ResNet3d(StagedBackbone):
                     nn.BatchNorm3d(mid), nn.ReLU(inplace=True),
                     nn.Conv3d(mid, w, (3, 1, 1), padding=(1, 0, 0), bias=False),
                     nn.BatchNorm3d(w), nn.ReLU(inplace=True)]
+        if preact:  # v2: the first block's BN -> ReLU normalises the stem's output
+            stem = stem[:-2]
         self.stages["conv1"] = nn.Sequential(*stem)
         cin = w
         for i, (blocks, cout, stride) in enumerate(zip(DEPTHS[depth], [w, 2 * w, 4 * w, 8 * w], [1, 2, 2, 2])):
@@ -75,35 +86,39 @@ class ResNet3d(StagedBackbone):
                 s = stride if b == 0 else 1
                 layers.append(self._block(cin, cout, s))
                 cin = cout
+            if preact and i == 3:
+                layers.append(preact_tail(cout))
             self.stages[f"conv{i + 2}"] = nn.Sequential(*layers)
         self.feat_dim = cin
         init_weights(self, zero_init_residual)
 
-    def _block(self, cin: int, cout: int, stride: int) -> BasicBlock:
+    def _block(self, cin: int, cout: int, stride: int) -> nn.Module:
+        block = PreActBasicBlock if self.preact else BasicBlock
         if self.conv == "3d":
-            return BasicBlock(conv3d(cin, cout, 3, stride), conv3d(cout, cout, 3), cin, cout, stride)
+            return block(conv3d(cin, cout, 3, stride), conv3d(cout, cout, 3), cin, cout, stride)
         mid = r2plus1d_mid_channels(cin, cout)  # one M per block, used by both convs (VMZ)
-        return BasicBlock(Conv2Plus1D(cin, cout, mid, stride), Conv2Plus1D(cout, cout, mid), cin, cout, stride)
+        return block(Conv2Plus1D(cin, cout, mid, stride), Conv2Plus1D(cout, cout, mid), cin, cout, stride)
 
 
 def r3d18(in_channels: int = 3, width: int = 64, *, stem_pool: bool = True, zero_init_residual: bool = False,
-          channels_last: bool = True):
-    """3D ResNet-18 (3x3x3 convs), the dense-trajectory paper's backbone; feat_dim = 8 * width."""
+          channels_last: bool = True, preact: bool = False):
+    """3D ResNet-18 (3x3x3 convs), the dense-trajectory paper's backbone (``preact=True``: VIE-3DResNet's
+    ResNet-18v2); feat_dim = 8 * width."""
     return ResNet3d(18, "3d", in_channels, width, stem_pool=stem_pool, zero_init_residual=zero_init_residual,
-                    channels_last=channels_last)
+                    channels_last=channels_last, preact=preact)
 
 
 def r3d34(in_channels: int = 3, width: int = 64, *, stem_pool: bool = True, zero_init_residual: bool = False,
-          channels_last: bool = True):
+          channels_last: bool = True, preact: bool = False):
     """3D ResNet-34 (3x3x3 convs; App. C of the dense-trajectory paper); feat_dim = 8 * width."""
     return ResNet3d(34, "3d", in_channels, width, stem_pool=stem_pool, zero_init_residual=zero_init_residual,
-                    channels_last=channels_last)
+                    channels_last=channels_last, preact=preact)
 
 
 def r2plus1d18(in_channels: int = 3, width: int = 64, *, stem_pool: bool = False,
-               zero_init_residual: bool = False, channels_last: bool = False):
+               zero_init_residual: bool = False, channels_last: bool = False, preact: bool = False):
     """R(2+1)D-18 (Table 5 of the large-scale study); feat_dim = 8 * width.
 
     channels_last is off by default: the factorised convs gained nothing from it on CPU."""
     return ResNet3d(18, "2plus1d", in_channels, width, stem_pool=stem_pool, zero_init_residual=zero_init_residual,
-                    channels_last=channels_last)
+                    channels_last=channels_last, preact=preact)

@@ -19,29 +19,34 @@ R-18 (Table 5, VIE-Slow) uses basic blocks [2, 2, 2, 2] whose first conv is
 kt x 3^2 (kt = 3 in res4 / res5, 1 before) and second conv 1 x 3^2, as the PySlowFast
 basic transform; this gives Table 5's 20.2M parameters with a 400-way head
 (20,023,872 without it). feat_dim = 8w.
+
+``preact=True`` (R-18 only; VIE-Slow's ResNet-18v2, VIE Sec. 4): pre-activation basic blocks
+(:class:`~vidssl.models.blocks.PreActBasicBlock`, the same kernels), the stem conv without
+BN -> ReLU, and BN -> ReLU after res5; 20,022,080 parameters at w = 64.
 """
 from __future__ import annotations
 
 import torch.nn as nn
 
+from vidssl.errors import BackboneError
 from vidssl.models.base import StagedBackbone, check_bool, init_weights
-from vidssl.models.blocks import BasicBlock, Bottleneck, conv3d
+from vidssl.models.blocks import BasicBlock, Bottleneck, PreActBasicBlock, conv3d, preact_tail
 
 # depth -> (block kind, blocks per stage res2..res5)
 DEPTHS = {18: ("basic", [2, 2, 2, 2]), 50: ("bottleneck", [3, 4, 6, 3])}
 TEMPORAL_KERNELS = [1, 1, 3, 3]  # res2..res5 (Table 17: non-degenerate temporal filters in res4, res5)
 
 
-def slow_stem(in_channels: int, width: int, temporal_kernel: int = 1) -> nn.Sequential:
-    """conv1 of Table 17: 1x7x7, stride (1, 2, 2), BN, ReLU. [N, C, T, H, W] -> [N, w, T, H/2, W/2].
+def slow_stem(in_channels: int, width: int, temporal_kernel: int = 1, preact: bool = False) -> nn.Sequential:
+    """conv1 of Table 17: 1x7x7, stride (1, 2, 2), BN, ReLU (``preact``: the conv alone, ResNet v2).
+    [N, C, T, H, W] -> [N, w, T, H/2, W/2].
 
     (The SlowFast Fast pathway uses the same stem with a 5x7x7 kernel.)"""
     kt = temporal_kernel
-    return nn.Sequential(
-        nn.Conv3d(in_channels, width, (kt, 7, 7), stride=(1, 2, 2), padding=(kt // 2, 3, 3), bias=False),
-        nn.BatchNorm3d(width),
-        nn.ReLU(inplace=True),
-    )
+    conv = nn.Conv3d(in_channels, width, (kt, 7, 7), stride=(1, 2, 2), padding=(kt // 2, 3, 3), bias=False)
+    if preact:
+        return nn.Sequential(conv)
+    return nn.Sequential(conv, nn.BatchNorm3d(width), nn.ReLU(inplace=True))
 
 
 def slow_pool1() -> nn.MaxPool3d:
@@ -49,17 +54,21 @@ def slow_pool1() -> nn.MaxPool3d:
     return nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
 
 
-def slow_block(kind: str, cin: int, planes: int, temporal_kernel: int, spatial_stride: int) -> nn.Module:
+def slow_block(kind: str, cin: int, planes: int, temporal_kernel: int, spatial_stride: int,
+               preact: bool = False) -> nn.Module:
     """One residual block of the Slow pathway; ``planes`` is the stage's inner width.
 
-    Basic: [kt x 3^2, planes; 1 x 3^2, planes] (out = planes); bottleneck:
+    Basic: [kt x 3^2, planes; 1 x 3^2, planes] (out = planes; ``preact``: the v2 block); bottleneck:
     [kt x 1^2, planes; 1 x 3^2, planes; 1 x 1^2, 4 planes] (out = 4 planes).
     The spatial stride sits on the 3x3 conv, never in time.
     """
     if kind == "basic":
         s = (1, spatial_stride, spatial_stride)
-        return BasicBlock(conv3d(cin, planes, (temporal_kernel, 3, 3), s), conv3d(planes, planes, (1, 3, 3)),
-                          cin, planes, s)
+        block = PreActBasicBlock if preact else BasicBlock
+        return block(conv3d(cin, planes, (temporal_kernel, 3, 3), s), conv3d(planes, planes, (1, 3, 3)),
+                     cin, planes, s)
+    if preact:
+        raise BackboneError("preact (ResNet v2) is built for basic blocks (R-18) only, not the R-50 bottleneck")
     return Bottleneck(cin, planes, 4 * planes, temporal_kernel, spatial_stride)
 
 
@@ -68,30 +77,34 @@ class Slow(StagedBackbone):
     in every stage, H and W shrink by 4 (conv1 + pool1) then 2 at conv3, conv4, conv5."""
 
     def __init__(self, depth: int, in_channels: int = 3, width: int = 64, *, zero_init_residual: bool = False,
-                 channels_last: bool = True):
+                 channels_last: bool = True, preact: bool = False):
         super().__init__(in_channels, width, channels_last)
         if depth not in DEPTHS:
             raise ValueError(f"Slow depth must be one of {sorted(DEPTHS)}, got {depth}")
         check_bool("zero_init_residual", zero_init_residual)
+        self.preact = check_bool("preact", preact)
         kind, blocks_per_stage = DEPTHS[depth]
         self.depth = depth
-        self.stages["conv1"] = slow_stem(in_channels, width)
+        self.stages["conv1"] = slow_stem(in_channels, width, preact=preact)
         cin = width
         for i, (blocks, kt, stride) in enumerate(zip(blocks_per_stage, TEMPORAL_KERNELS, [1, 2, 2, 2])):
             planes = width * 2 ** i
             layers = [slow_pool1()] if i == 0 else []
             for b in range(blocks):
-                layers.append(slow_block(kind, cin, planes, kt, stride if b == 0 else 1))
+                layers.append(slow_block(kind, cin, planes, kt, stride if b == 0 else 1, preact))
                 cin = planes if kind == "basic" else 4 * planes
+            if preact and i == 3:
+                layers.append(preact_tail(cin))
             self.stages[f"conv{i + 2}"] = nn.Sequential(*layers)
         self.feat_dim = cin
         init_weights(self, zero_init_residual)
 
 
 def slow_r18(in_channels: int = 3, width: int = 64, *, zero_init_residual: bool = False,
-             channels_last: bool = True) -> Slow:
-    """Slow R-18 (Table 5; VIE-Slow); feat_dim = 8 * width."""
-    return Slow(18, in_channels, width, zero_init_residual=zero_init_residual, channels_last=channels_last)
+             channels_last: bool = True, preact: bool = False) -> Slow:
+    """Slow R-18 (Table 5; VIE-Slow: ``preact=True``); feat_dim = 8 * width."""
+    return Slow(18, in_channels, width, zero_init_residual=zero_init_residual, channels_last=channels_last,
+                preact=preact)
 
 
 def slow_r50(in_channels: int = 3, width: int = 64, *, zero_init_residual: bool = False,

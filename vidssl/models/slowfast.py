@@ -23,6 +23,10 @@ Stage maps (``return_stages``): the Slow map concatenated with the Fast map aver
 over windows of alpha frames, ``[N, C_slow + C_fast, T, H_s, W_s]``; its mean over
 T, H, W is the concatenation of the two pathways' means, so the pooled output is
 the mean of the conv5 map, as for every other backbone.
+
+``preact=True`` (R-18 only; VIE-SlowFast's ResNet-18v2, VIE Sec. 4): both pathways get
+pre-activation basic blocks, stems without BN -> ReLU and BN -> ReLU after res5; the
+laterals stay conv -> BN -> ReLU (they read the un-normalised Fast stream).
 """
 from __future__ import annotations
 
@@ -33,8 +37,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vidssl.errors import BackboneError
-from vidssl.models.base import STAGE_NAMES, check_bool, check_clip, check_int, init_weights
-from vidssl.models.slow import DEPTHS, TEMPORAL_KERNELS, slow_block, slow_pool1, slow_stem
+from vidssl.models.base import (
+    STAGE_NAMES,
+    check_bool,
+    check_clip,
+    check_int,
+    init_weights,
+)
+from vidssl.models.blocks import preact_tail
+from vidssl.models.slow import (
+    DEPTHS,
+    TEMPORAL_KERNELS,
+    slow_block,
+    slow_pool1,
+    slow_stem,
+)
 
 FAST_TEMPORAL_KERNELS = [3, 3, 3, 3]  # res2..res5 of the Fast pathway (its stem is 5x7x7)
 
@@ -58,7 +75,7 @@ class SlowFast(nn.Module):
 
     def __init__(self, depth: int, in_channels: int = 3, width: int = 64, *, alpha: int = 4, beta: int = 8,
                  fusion_ratio: int = 2, fusion_kernel: int = 7, zero_init_residual: bool = False,
-                 channels_last: bool = True):
+                 channels_last: bool = True, preact: bool = False):
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"SlowFast depth must be one of {sorted(DEPTHS)}, got {depth}")
@@ -70,6 +87,7 @@ class SlowFast(nn.Module):
         check_int("fusion_kernel", fusion_kernel)
         check_bool("zero_init_residual", zero_init_residual)
         self.channels_last = check_bool("channels_last", channels_last)
+        self.preact = check_bool("preact", preact)
         if width % beta:
             raise BackboneError(f"SlowFast width ({width}) must be a multiple of beta ({beta}): "
                                 f"the Fast pathway has width / beta channels")
@@ -78,8 +96,8 @@ class SlowFast(nn.Module):
         fw = width // beta
         self.slow, self.fast, self.lateral = nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
         self.pool1 = slow_pool1()  # parameter-free, shared by both pathways
-        self.slow["conv1"] = slow_stem(in_channels, width, 1)
-        self.fast["conv1"] = slow_stem(in_channels, fw, 5)
+        self.slow["conv1"] = slow_stem(in_channels, width, 1, preact)
+        self.fast["conv1"] = slow_stem(in_channels, fw, 5, preact)
         slow_in, fast_in = width, fw
         self.lateral["conv1"] = Lateral(fast_in, fusion_ratio, fusion_kernel, alpha)
         for i, blocks in enumerate(blocks_per_stage):
@@ -88,13 +106,17 @@ class SlowFast(nn.Module):
             slow_layers, fast_layers = [], []
             cin = slow_in + fusion_ratio * fast_in  # the fused Slow input
             for b in range(blocks):
-                slow_layers.append(slow_block(kind, cin, width * 2 ** i, TEMPORAL_KERNELS[i], stride if b == 0 else 1))
+                slow_layers.append(slow_block(kind, cin, width * 2 ** i, TEMPORAL_KERNELS[i], stride if b == 0 else 1,
+                                              preact))
                 cin = expansion * width * 2 ** i
             cin_f = fast_in
             for b in range(blocks):
                 fast_layers.append(slow_block(kind, cin_f, fw * 2 ** i, FAST_TEMPORAL_KERNELS[i],
-                                              stride if b == 0 else 1))
+                                              stride if b == 0 else 1, preact))
                 cin_f = expansion * fw * 2 ** i
+            if preact and i == 3:  # v2: BN -> ReLU after the last block of each pathway
+                slow_layers.append(preact_tail(cin))
+                fast_layers.append(preact_tail(cin_f))
             slow_in, fast_in = cin, cin_f
             self.slow[name], self.fast[name] = nn.Sequential(*slow_layers), nn.Sequential(*fast_layers)
             if i < 3:  # laterals after conv1, conv2, conv3, conv4; none after conv5
@@ -146,7 +168,10 @@ def slowfast_r50(in_channels: int = 3, width: int = 64, *, alpha: int = 4, beta:
 
 
 def slowfast_r18(in_channels: int = 3, width: int = 64, *, alpha: int = 4, beta: int = 8, fusion_ratio: int = 2,
-                 fusion_kernel: int = 7, zero_init_residual: bool = False, channels_last: bool = True) -> SlowFast:
-    """SlowFast R-18 (VIE-SlowFast: Slow 4 frames, Fast 16 frames); feat_dim = 8w + 8w/beta (576 at w = 64)."""
+                 fusion_kernel: int = 7, zero_init_residual: bool = False, channels_last: bool = True,
+                 preact: bool = False) -> SlowFast:
+    """SlowFast R-18 (VIE-SlowFast: Slow 4 frames, Fast 16 frames, ``preact=True``); feat_dim = 8w + 8w/beta
+    (576 at w = 64)."""
     return SlowFast(18, in_channels, width, alpha=alpha, beta=beta, fusion_ratio=fusion_ratio,
-                    fusion_kernel=fusion_kernel, zero_init_residual=zero_init_residual, channels_last=channels_last)
+                    fusion_kernel=fusion_kernel, zero_init_residual=zero_init_residual, channels_last=channels_last,
+                    preact=preact)

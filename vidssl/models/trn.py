@@ -17,7 +17,8 @@ the relations act on pooled vectors), which keeps the forward deterministic.
 Input: ``[N, C, K, H, W]`` (the K segment frames); output ``[N, relation_dim]``.
 Stage maps (``return_stages``) are the 2D net's, ``[N, C_s, K, H_s, W_s]``; unlike the
 other backbones the pooled output is the relation output, not the mean of conv5
-(read out ``conv5`` to get the frame-averaged 2D features).
+(read out ``conv5`` to get the frame-averaged 2D features). ``preact=True``: the shared 2D
+net is ResNet-18v2 (VIE-TRN, VIE Sec. 4; :mod:`vidssl.models.resnet2d`).
 """
 from __future__ import annotations
 
@@ -37,11 +38,12 @@ class TRN(nn.Module):
     stage_names: list[str] = STAGE_NAMES
 
     def __init__(self, in_channels: int = 3, width: int = 64, *, segments: int = 4, multiscale: bool = True,
-                 relation_dim: int | None = None, bottleneck: int | None = None, zero_init_residual: bool = False):
+                 relation_dim: int | None = None, bottleneck: int | None = None, zero_init_residual: bool = False,
+                 preact: bool = False):
         super().__init__()
         self.segments = check_int("segments", segments, minimum=2 if multiscale else 1)
         check_bool("multiscale", multiscale)
-        self.cnn = ResNet2d([2, 2, 2, 2], in_channels, width, zero_init_residual=zero_init_residual)
+        self.cnn = ResNet2d([2, 2, 2, 2], in_channels, width, zero_init_residual=zero_init_residual, preact=preact)
         self.in_channels = in_channels
         d = self.cnn.feat_dim
         self.feat_dim = check_int("relation_dim", relation_dim if relation_dim is not None else 8 * width)
@@ -71,7 +73,9 @@ class TRN(nn.Module):
 
 
 def trn(in_channels: int = 3, width: int = 64, *, segments: int = 4, multiscale: bool = True,
-        relation_dim: int | None = None, bottleneck: int | None = None, zero_init_residual: bool = False) -> TRN:
-    """Multi-scale TRN on a 2D ResNet-18 (VIE-TRN: 4 segments); feat_dim = relation_dim (8 * width)."""
+        relation_dim: int | None = None, bottleneck: int | None = None, zero_init_residual: bool = False,
+        preact: bool = False) -> TRN:
+    """Multi-scale TRN on a 2D ResNet-18 (VIE-TRN: 4 segments, ``multiscale=False``, ``preact=True``);
+    feat_dim = relation_dim (8 * width)."""
     return TRN(in_channels, width, segments=segments, multiscale=multiscale, relation_dim=relation_dim,
-               bottleneck=bottleneck, zero_init_residual=zero_init_residual)
+               bottleneck=bottleneck, zero_init_residual=zero_init_residual, preact=preact)
