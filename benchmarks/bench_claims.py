@@ -100,16 +100,7 @@ class Bench:
 
     def once(self, run_id: str, make) -> dict:
         """The stored record of ``run_id``, or ``make()`` timed and stored."""
-        rec = self.store.get(run_id)
-        if rec is not None:
-            print(f"[claims] {run_id}: stored", flush=True)
-            return rec
-        t0 = time.time()
-        rec = make()
-        rec["minutes"] = round((time.time() - t0) / 60, 2)
-        self.store.put(run_id, rec)
-        print(f"[claims] {run_id}: {json.dumps(rec['figures'])}  ({rec['minutes']:.1f} min)", flush=True)
-        return rec
+        return self.store.once(run_id, make)
 
     def pretrain(self, run_id: str, recipe: str, overrides: list[str], seed: int, variant: str = "still",
                  clips: bool = False) -> dict:

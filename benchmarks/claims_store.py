@@ -47,6 +47,22 @@ class RunStore:
         return atomic_write_text(self.path(run_id), json.dumps({"id": run_id, **record}, indent=1, sort_keys=True)
                                  + "\n")
 
+    def once(self, run_id: str, make, tag: str = "claims") -> dict:
+        """The stored record of ``run_id``, or ``make()`` (a dict with ``figures``) timed
+        (``minutes``), stored and printed."""
+        import time
+
+        rec = self.get(run_id)
+        if rec is not None:
+            print(f"[{tag}] {run_id}: stored", flush=True)
+            return rec
+        t0 = time.time()
+        rec = make()
+        rec["minutes"] = round((time.time() - t0) / 60, 2)
+        self.put(run_id, rec)
+        print(f"[{tag}] {run_id}: {json.dumps(rec['figures'])}  ({rec['minutes']:.1f} min)", flush=True)
+        return rec
+
     def all(self) -> dict[str, dict]:
         out = {}
         for p in sorted(self.root.glob("*.json")):

@@ -7,6 +7,8 @@ Every error is one line on stderr, ``vidssl: error: MESSAGE``, and the exit code
 whose it is: 2 for usage and config errors (:class:`~vidssl.errors.UsageError`: a bad
 option, recipe, key or value, an input path that does not exist), 1 for data and
 runtime failures (other ``ValueError`` exceptions, :class:`~vidssl.errors.RunError`, ``OSError``).
+A training stopped by SIGTERM or SIGUSR1 after its checkpoint exits with 128 + the
+signal's number (:class:`~vidssl.errors.StopRequested`; 143, 138), Ctrl-C with 130.
 ``VIDSSL_DEBUG=1`` raises instead, with the traceback.
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 import warnings
 
 import vidssl
-from vidssl.errors import RunError, UsageError
+from vidssl.errors import RunError, StopRequested, UsageError
 
 PREFIX = "vidssl: error: "
 
@@ -36,8 +38,9 @@ COMMANDS = [
     "vidssl.commands.flow",  # flow extract (stored TV-L1 / DIS optical flow)
     "vidssl.commands.workflow",  # workflow la-idt (IDT prior -> IR -> LA(IDT) -> LA(joint), end to end)
     "vidssl.commands.compare",  # compare RUN... (evaluations of several runs -> report.md / report.html)
-    "vidssl.commands.weights",  # weights import|export (torchvision r3d_18 / r2plus1d_18, safetensors)
+    "vidssl.commands.weights",  # weights import|export (torchvision, PySlowFast, PyTorchVideo, MMAction2, safetensors)
     "vidssl.commands.recipes",  # recipes, config show RECIPE (the packaged recipes, a resolved config)
+    "vidssl.commands.submit",  # submit [--dry-run] -- pretrain ... (a SLURM job through submitit)
 ]
 
 # reStructuredText of the command modules' docstrings, which are the commands' descriptions
@@ -81,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vidssl: interrupted", file=sys.stderr)
         return 130
+    except StopRequested as e:  # SIGTERM / SIGUSR1 after a checkpoint: 128 + the signal's number
+        print(f"vidssl: {e}", file=sys.stderr)
+        return e.exit_code
     except UsageError as e:
         return _fail(e, 2)
     except FileNotFoundError as e:  # an input path that is not there

@@ -78,6 +78,11 @@ class DataConfig:
     label_column: str = "label"
     # pyav: video files; frames: folders of frame images; image: one image file, a static video
     backend: Literal["pyav", "frames", "image"] = "pyav"
+    # scale frames while decoding (libswscale for pyav) to the largest short side the augmentation
+    # uses (train: augment.short_side's upper end, or crop_size for "center"; test: test_short_side),
+    # never up; crops keep their geometry, pixels change by interpolation only (docs/architecture.md)
+    decode_scale: bool = False
+    decode_threads: Optional[int] = None  # FFmpeg threads per video; null = all cores, 1 in a DataLoader worker
     modality: Literal["rgb", "diff", "flow"] = "rgb"
     # modality flow: read stored fields from <flow_root>/<video stem>/ (`vidssl flow extract`) instead of
     # computing DIS on the fly; folders without a flow.json (other tools') are read with flow_bound
@@ -152,7 +157,9 @@ class TrainConfig:
     out: str = "runs"  # parent folder of run directories
     name: Optional[str] = None  # run directory name (default: recipe name + time)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    # CUDA arithmetic (the CPU is always float32): true = bf16 autocast where the GPU has native bf16,
+    # else fp16; bf16; fp16 (autocast + GradScaler, its state in the checkpoint); false / fp32 (vidssl.engine.precision)
+    amp: Union[bool, Literal["bf16", "fp16", "fp32"]] = True
     log_every: int = 10  # steps between metrics.jsonl lines (and between reads of the loss from the device)
     checkpoint_every_steps: int = 0  # 0 = only at the end of every epoch
     max_steps_per_epoch: Optional[int] = None  # cap for quick runs
@@ -162,6 +169,13 @@ class TrainConfig:
     sync_bn: bool = False  # SyncBatchNorm under DDP (SimCLR/BYOL/SwAV in the paper)
     progress: bool = True  # progress bar
     stop_patience: Optional[int] = None  # with a validation set: stop after this many epochs without a better top-1
+    # checkpoints/epoch_NNNN.pt after every epoch: 0 = none (only last.pt), N = the last N epochs, null = every epoch
+    keep_snapshots: Optional[int] = 0
+
+    def __post_init__(self):
+        if self.keep_snapshots is not None and self.keep_snapshots < 0:
+            raise ConfigError(f"bad value for 'train.keep_snapshots': {self.keep_snapshots} (0 = no epoch snapshots, "
+                              "N > 0 = keep the last N, null = keep every one)")
 
 
 _VIEWS = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
@@ -258,6 +272,23 @@ class EvalConfig:
     # fine-tune (and test) on clips this many times longer: data.num_frames x scale, data.stride kept, so
     # T x tau grows by the factor (large-scale study App. B.4, Charades: 2, "T x tau = 16 x 8")
     finetune_clip_scale: int = 1
+    # spatio-temporal action detection (`vidssl eval detect`, AVA-style; large-scale study App. B.3 after
+    # SlowFast): a RoI head on conv5 at stride 16, trained 32 epochs, lr 0.3 (the unsupervised models') x 0.1
+    # at epochs 16, 24, 28 after 5 warm-up epochs, weight decay 1e-7, dropout 0.5; batch 64 keyframes
+    detect_train_boxes: str = ""  # AVA-layout boxes CSV of the training keyframes; "" = <train manifest>_boxes.csv
+    detect_test_boxes: str = ""  # likewise for the test keyframes; "" = <test manifest>_boxes.csv
+    detect_finetune: bool = False  # false: frozen encoder, the head alone; true: the encoder trained too
+    detect_epochs: int = 32
+    detect_batch_size: int = 64
+    detect_lr: float = 0.3
+    detect_wd: float = 1.0e-7
+    detect_warmup_epochs: float = 5.0
+    detect_milestones: list[float] = field(default_factory=lambda: [16.0, 24.0, 28.0])  # epochs
+    detect_dropout: float = 0.5
+    detect_size: Optional[int] = None  # frames resized to S x S; null = data.test_short_side
+    # proposals are the ground-truth boxes (AVA uses a person detector's); jittered by this std, in box sizes
+    detect_jitter: float = 0.0  # training proposals
+    detect_test_jitter: float = 0.0  # test proposals (then matched to the boxes at IoU 0.5)
 
     def __post_init__(self):
         parse_views(self.views)
@@ -278,6 +309,15 @@ class EvalConfig:
             ("eval.finetune_lr", self.finetune_lr, self.finetune_lr >= 0, ">= 0"),
             ("eval.finetune_clip_scale", self.finetune_clip_scale, self.finetune_clip_scale >= 1, ">= 1"),
             ("eval.fewshot_draws", self.fewshot_draws, self.fewshot_draws >= 1, ">= 1"),
+            ("eval.detect_epochs", self.detect_epochs, self.detect_epochs >= 1, ">= 1"),
+            ("eval.detect_batch_size", self.detect_batch_size, self.detect_batch_size >= 1, ">= 1"),
+            ("eval.detect_warmup_epochs", self.detect_warmup_epochs,
+             0 <= self.detect_warmup_epochs < self.detect_epochs, "in [0, detect_epochs)"),
+            ("eval.detect_dropout", self.detect_dropout, 0.0 <= self.detect_dropout < 1.0, "in [0, 1)"),
+            ("eval.detect_size", self.detect_size, self.detect_size is None or self.detect_size >= 16,
+             ">= 16, or null"),
+            ("eval.detect_jitter", self.detect_jitter, self.detect_jitter >= 0, ">= 0"),
+            ("eval.detect_test_jitter", self.detect_test_jitter, self.detect_test_jitter >= 0, ">= 0"),
         ]
         checks += [("eval.fewshot_fractions", f, 0.0 < f <= 1.0, "fractions in (0, 1]") for f in self.fewshot_fractions]
         for key, value, ok, allowed in checks:
@@ -317,7 +357,7 @@ def _type_name(tp: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return " or ".join(_type_name(a) for a in args) + " or null"
+        return " or ".join(_type_name(a) for a in args) + (" or null" if type(None) in typing.get_args(tp) else "")
     if origin in (tuple, list):
         return f"{origin.__name__} of {', '.join(_type_name(a) for a in typing.get_args(tp) if a is not Ellipsis)}"
     return getattr(tp, "__name__", str(tp))
@@ -545,6 +585,7 @@ def validate(cfg: Config) -> None:
         ("data.crop_size", d.crop_size, 8), ("data.workers", d.workers, 0),
         ("data.test_clips", d.test_clips, 1), ("model.width", cfg.model.width, 1),
         ("data.hop", d.hop if d.hop is not None else 1, 1), ("eval.train_views", cfg.eval.train_views, 1),
+        ("data.decode_threads", d.decode_threads if d.decode_threads is not None else 1, 1),
         ("train.epochs", cfg.train.epochs, 1), ("train.log_every", cfg.train.log_every, 1),
         ("optim.plateau_patience", cfg.optim.plateau_patience, 0),
         ("train.stop_patience", cfg.train.stop_patience if cfg.train.stop_patience is not None else 1, 1),

@@ -12,11 +12,12 @@ def add_parser(sub) -> None:
     dsub.required = True
     s = dsub.add_parser("synth", help="render the built-in dataset (motion-defined classes) into OUT")
     s.add_argument("out", help="output folder (videos/, train.csv, test.csv, *_appearance.csv)")
-    s.add_argument("--preset", default="demo", choices=["demo", "benchmark", "direction"],
+    s.add_argument("--preset", default="demo", choices=["demo", "benchmark", "direction", "detection"],
                    help="demo: the small dataset of the demo and tests (300 videos, procedural scenes); "
                         "benchmark: 2,100 videos with photograph scenes, train/val/test 1200/300/600 "
                         "(what builtin-bench: names); direction: 400 videos of move_left/right/up/down, "
-                        "which a horizontal flip confuses (builtin-direction:)")
+                        "which a horizontal flip confuses (builtin-direction:); detection: 400 videos of "
+                        "2-3 objects with a class each and keyframe boxes (builtin-detect:)")
     s.add_argument("--videos", type=int, default=None,
                    help="number of videos (default: the preset's; the preset's split fractions are kept)")
     s.add_argument("--workers", type=int, default=1, help="rendering processes")
@@ -50,6 +51,8 @@ def add_parser(sub) -> None:
     c.add_argument("--format", default="auto")
     c.add_argument("--root", default=None)
     c.add_argument("--backend", default="pyav", choices=["pyav", "frames", "image"])
+    c.add_argument("--workers", type=int, default=1,
+                   help="decoding processes (default 1); the report is the same, in manifest order")
     c.set_defaults(func=run_check)
 
 
@@ -73,8 +76,10 @@ def run_check(args) -> int:
     from vidssl.data.builtin import open_manifest
     from vidssl.data.check import check_videos
 
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1 (got {args.workers})")
     manifest = open_manifest(args.manifest, format=args.format, root=args.root, check_files=False)
-    bad = check_videos(manifest, backend=args.backend, progress=sys.stderr.isatty())
+    bad = check_videos(manifest, backend=args.backend, progress=sys.stderr.isatty(), workers=args.workers)
     for path, reason in bad:
         print(f"BAD  {path}: {reason}")
     print(f"{len(manifest) - len(bad)} of {len(manifest)} videos decode; {len(bad)} bad")

@@ -76,6 +76,7 @@ class VideoDataset(Dataset):
         self.transform = ClipTransform(cfg, train)
         self.num_views = cfg.views if train else cfg.test_clips * cfg.test_crops
         self._bad: dict[int, str] = {}  # index -> reason, known in this process
+        self.decode_short_side = decode_short_side(cfg, train) if cfg.decode_scale else None
         if cfg.flow_root:
             _check_flow_root(manifest, cfg.flow_root, cfg.backend)
 
@@ -135,7 +136,8 @@ class VideoDataset(Dataset):
         backend = self.cfg.backend
         plan = self._plan(probe(path, backend), rng, row)
         wanted = np.unique(np.concatenate([np.asarray(ix, np.int64).reshape(-1) for clip in plan for ix in clip]))
-        frames = read_frames(path, wanted, backend)  # [len(wanted), H, W, 3]
+        frames = read_frames(path, wanted, backend, short_side=self.decode_short_side,
+                             threads=self.cfg.decode_threads)  # [len(wanted), H, W, 3]
         views: list[list[torch.Tensor]] = []  # V x pathways
         shared = self.transform.draw(rng, *frames.shape[1:3]) if self.train and self.cfg.shared_draw else None
         for clip in plan:
@@ -181,6 +183,18 @@ class VideoDataset(Dataset):
     @staticmethod
     def _stack(views: list[list[torch.Tensor]]) -> tuple[torch.Tensor, ...]:
         return tuple(torch.stack([v[p] for v in views]) for p in range(len(views[0])))
+
+
+def decode_short_side(cfg: DataConfig, train: bool) -> int | None:
+    """The largest short side the augmentation reads from (``data.decode_scale``): frames
+    decoded at it lose nothing the crop-and-resize would keep. None where a crop can be
+    any small part of the frame (``resized``), so decoding stays at the native size."""
+    if not train:
+        return max(cfg.test_short_side, cfg.crop_size)
+    crop = cfg.augment.crop
+    if crop == "scale_jitter":
+        return max(cfg.augment.short_side[1], cfg.crop_size)
+    return cfg.crop_size if crop == "center" else None
 
 
 def bin_range(num_frames: int, spec: str) -> tuple[int, int]:
@@ -287,8 +301,9 @@ def collate(items: Sequence[dict]) -> dict:
 
 def build_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, epoch: int = 0,
                  rank: int = 0, world: int = 1, workers: int = 0, drop_last: bool = False,
-                 skip_batches: int = 0) -> DataLoader:
-    """A DataLoader over ``dataset`` with an :class:`EpochSampler` (``batch_size`` per process)."""
+                 skip_batches: int = 0, worker_init_fn=None) -> DataLoader:
+    """A DataLoader over ``dataset`` with an :class:`EpochSampler` (``batch_size`` per process);
+    ``worker_init_fn(worker_id)`` runs in every worker as it starts (the trainer's signal handling)."""
     sampler = EpochSampler(len(dataset), batch_size, shuffle=shuffle, seed=seed, epoch=epoch, rank=rank,
                            world=world, drop_last=drop_last, skip_batches=skip_batches)
     return DataLoader(
@@ -297,5 +312,5 @@ def build_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int,
         # no cv2.setNumThreads in the workers: resizing an OpenCV thread pool inherited
         # through fork deadlocks (pthread_cond_destroy) once the parent has used it
         pin_memory=torch.cuda.is_available(),
-        prefetch_factor=2 if workers else None, persistent_workers=False,
+        prefetch_factor=2 if workers else None, persistent_workers=False, worker_init_fn=worker_init_fn,
     )

@@ -15,6 +15,13 @@ Two backends:
   :data:`STATIC_FRAMES` frames at 30 fps (VIE Sec. 4: multi-frame models probed on
   images); every clip of it is the image repeated.
 
+``read_frames(..., short_side=s)`` returns frames scaled so that their short side is
+``s`` (never up): by libswscale inside the decoder for ``pyav`` (area filter, on the
+YUV planes before the RGB conversion, so the full-size RGB frame is never made), by
+OpenCV's area resize for the other backends. ``threads`` sets FFmpeg's decoding
+threads per stream (``None``: FFmpeg's own count, but one inside a DataLoader worker,
+where the workers already run in parallel).
+
 Every failure (missing, empty, truncated, corrupt or non-video file) raises
 :class:`VideoDecodeError` naming the path and the reason.
 """
@@ -77,10 +84,25 @@ def _probe_cached(path: str, backend: str, mtime_ns: int, size: int) -> VideoInf
     return _frames_probe(path) if backend == "frames" else _pyav_probe(path)
 
 
-def read_frames(path: str | os.PathLike, indices: Sequence[int], backend: str = "pyav") -> np.ndarray:
+def scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    """(width, height) with the short side at ``short_side`` (aspect kept, rounded; never
+    larger than the input; None = unchanged)."""
+    short = min(width, height)
+    if short_side is None or short_side >= short:
+        return width, height
+    if short_side < 1:
+        raise ValueError(f"short_side must be >= 1 (got {short_side})")
+    if width <= height:
+        return short_side, max(1, round(height * short_side / width))
+    return max(1, round(width * short_side / height)), short_side
+
+
+def read_frames(path: str | os.PathLike, indices: Sequence[int], backend: str = "pyav", *,
+                short_side: int | None = None, threads: int | None = None) -> np.ndarray:
     """Frames at native frame numbers ``indices`` (any order, repeats allowed).
 
-    Returns uint8 ``[len(indices), H, W, 3]`` RGB. The video is decoded once per call.
+    Returns uint8 ``[len(indices), H, W, 3]`` RGB, scaled to ``short_side`` when given
+    (see the module docstring). The video is decoded once per call.
     Raises :class:`VideoDecodeError` (also when a requested frame is past the end).
     """
     _check_backend(backend)
@@ -91,19 +113,34 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int], backend: str = 
     needed = sorted(set(idx.tolist()))
     if not needed:
         info = probe(path, backend)
-        return np.zeros((0, info.height, info.width, 3), np.uint8)
+        w, h = scaled_size(info.width, info.height, short_side)
+        return np.zeros((0, h, w, 3), np.uint8)
     if backend == "image":
         if needed[-1] >= STATIC_FRAMES:
             raise VideoDecodeError(path, f"frame {needed[-1]} requested but a static image video has "
                                          f"{STATIC_FRAMES} frames")
-        img = _image(path)
+        img = _resize_area(_image(path), short_side)
         return np.broadcast_to(img, (len(idx), *img.shape)).copy()
-    got = _frames_read(path, needed) if backend == "frames" else _pyav_read(path, needed)
+    if backend == "pyav":
+        got = _pyav_read(path, needed, short_side, threads)
+    else:
+        got = {i: _resize_area(a, short_side) for i, a in _frames_read(path, needed).items()}
     return np.stack([got[i] for i in idx.tolist()])
 
 
-def decode_all(path: str | os.PathLike, backend: str = "pyav") -> int:
-    """Decode every frame (to catch corruption anywhere in the file); the number of frames."""
+def _resize_area(img: np.ndarray, short_side: int | None) -> np.ndarray:
+    """uint8 [H, W, 3] with its short side at ``short_side`` (OpenCV's area filter)."""
+    w, h = scaled_size(img.shape[1], img.shape[0], short_side)
+    if (w, h) == (img.shape[1], img.shape[0]):
+        return img
+    import cv2
+
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def decode_all(path: str | os.PathLike, backend: str = "pyav", threads: int | None = None) -> int:
+    """Decode every frame (to catch corruption anywhere in the file); the number of frames.
+    ``threads``: FFmpeg's decoding threads (as for :func:`read_frames`)."""
     _check_backend(backend)
     path = str(path)
     if backend == "image":
@@ -114,7 +151,7 @@ def decode_all(path: str | os.PathLike, backend: str = "pyav") -> int:
         for f in files:
             _imread(path, f)
         return len(files)
-    with _open(path) as (container, stream):
+    with _open(path, threads) as (container, stream):
         n = 0
         try:
             for frame in container.decode(stream):
@@ -178,10 +215,14 @@ def _in_worker() -> bool:
 
 
 class _open:
-    """Context manager: (container, first video stream), errors as VideoDecodeError."""
+    """Context manager: (container, first video stream), errors as VideoDecodeError.
 
-    def __init__(self, path: str):
+    ``threads``: FFmpeg's decoding threads (frame and slice threading); None = FFmpeg's
+    count (one per core) in the main process and 1 inside a DataLoader worker."""
+
+    def __init__(self, path: str, threads: int | None = None):
         self.path = path
+        self.threads = threads
 
     def __enter__(self):
         import av
@@ -202,7 +243,9 @@ class _open:
             raise VideoDecodeError(path, "the file has no video stream")
         stream = self.container.streams.video[0]
         stream.thread_type = "AUTO"
-        if _in_worker():  # DataLoader workers already run in parallel: one decoding thread each
+        if self.threads is not None:
+            stream.thread_count = self.threads
+        elif _in_worker():  # DataLoader workers already run in parallel: one decoding thread each
             stream.thread_count = 1
         return self.container, stream
 
@@ -238,9 +281,13 @@ def _pyav_probe(path: str) -> VideoInfo:
     return VideoInfo(n, fps, int(width), int(height))
 
 
-def _pyav_read(path: str, needed: list[int]) -> dict[int, np.ndarray]:
-    """Decode frames ``needed`` (sorted, unique) in one pass; {frame number: RGB array}."""
-    with _open(path) as (container, stream):
+def _pyav_read(path: str, needed: list[int], short_side: int | None = None,
+               threads: int | None = None) -> dict[int, np.ndarray]:
+    """Decode frames ``needed`` (sorted, unique) in one pass; {frame number: RGB array},
+    scaled by libswscale to ``short_side`` when given."""
+    with _open(path, threads) as (container, stream):
+        size = scaled_size(stream.codec_context.width, stream.codec_context.height, short_side)
+        convert = _converter(size if size != (stream.codec_context.width, stream.codec_context.height) else None)
         fps = _stream_fps(stream)
         tb = stream.time_base
         start = stream.start_time if stream.start_time is not None else 0
@@ -252,17 +299,28 @@ def _pyav_read(path: str, needed: list[int]) -> dict[int, np.ndarray]:
             except Exception:  # noqa: BLE001 - not seekable: decode from the start below
                 pass
             else:
-                out = _decode_forward(container, stream, needed, fps, tb, start, from_start=False, path=path)
+                out = _decode_forward(container, stream, needed, fps, tb, start, convert, from_start=False,
+                                      path=path)
                 if out is not None:
                     return out
         else:
-            return _decode_forward(container, stream, needed, fps, tb, start, from_start=True, path=path)
+            return _decode_forward(container, stream, needed, fps, tb, start, convert, from_start=True, path=path)
     # the seek could not be trusted: open again and count frames from the start
-    with _open(path) as (container, stream):
-        return _decode_forward(container, stream, needed, fps, tb, start, from_start=True, path=path)
+    with _open(path, threads) as (container, stream):
+        return _decode_forward(container, stream, needed, fps, tb, start, convert, from_start=True, path=path)
 
 
-def _decode_forward(container, stream, needed, fps, tb, start, *, from_start: bool, path: str) -> dict | None:
+def _converter(size: tuple[int, int] | None):
+    """frame -> uint8 [H, W, 3] RGB, at ``size`` (width, height) when given: one libswscale
+    call does the scaling and the YUV -> RGB conversion."""
+    if size is None:
+        return lambda frame: frame.to_ndarray(format="rgb24")
+    w, h = size
+    return lambda frame: frame.to_ndarray(width=w, height=h, format="rgb24", interpolation="AREA")
+
+
+def _decode_forward(container, stream, needed, fps, tb, start, convert, *, from_start: bool,
+                    path: str) -> dict | None:
     """Decode from the current position; None when the position cannot be trusted (after a seek).
 
     From the start, frames are simply counted. After a seek, the first frame's number
@@ -284,7 +342,7 @@ def _decode_forward(container, stream, needed, fps, tb, start, *, from_start: bo
             else:
                 pos += 1
             if pos in want:
-                out[pos] = frame.to_ndarray(format="rgb24")
+                out[pos] = convert(frame)
             if pos >= last:
                 break
     except Exception as e:  # noqa: BLE001

@@ -59,8 +59,8 @@ def box_mask(shape: tuple[int, int], boxes: Optional[np.ndarray], scale: float =
 
 
 class PersonDetector:
-    """OpenCV's HOG people detector (Dalal & Triggs), available only in OpenCV builds that
-    still ship ``cv2.HOGDescriptor`` (OpenCV 4.x wheels; not OpenCV 5)."""
+    """OpenCV's HOG people detector (Dalal & Triggs), available in OpenCV builds that ship
+    ``cv2.HOGDescriptor`` (the 4.x and 5.1 wheels do)."""
 
     def __init__(self):
         if not hasattr(cv2, "HOGDescriptor"):
