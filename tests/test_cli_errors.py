@@ -67,6 +67,13 @@ BAD = [
     (["eval", "knn", "--checkpoint", "{tmp}/nowhere.pt", "--train", "{synth}/train.csv", "--test",
       "{synth}/test.csv"], 2, "checkpoint not found"),
     (["cluster", "--features", "{tmp}/nowhere.npy"], 2, "not found"),
+    (["eval", "knn", *EVAL, "--train", "builtin:train", "--test", "builtin:nope"], 2,
+     "unknown built-in manifest 'builtin:nope'"),
+    (["pretrain", "supervised_tiny", "data.train=builtin-nope:train", *RUN], 2, "no such file"),
+    (["pretrain", "supervised_tiny", TRAIN, "train.amp=fp8", *RUN], 2, "bad value for 'train.amp'"),
+    (["pretrain", "supervised_tiny", TRAIN, "train.keep_snapshots=-1", *RUN], 2, "train.keep_snapshots"),
+    (["pretrain", "supervised_tiny", TRAIN, "data.decode_threads=0", *RUN], 2, "data.decode_threads"),
+    (["check-videos", "{synth}/train.csv", "--workers", "0"], 2, "--workers must be >= 1"),
     # bad options
     (["demo", "--only", "supervised_tny", "--out", "{tmp}/demo"], 2, "did you mean 'supervised_tiny'"),
     (["demo", "--set", "model.widht=2", "--out", "{tmp}/demo"], 2, "did you mean 'model.width'"),

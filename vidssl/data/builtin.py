@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 
 from vidssl.data.manifests import Manifest, load_manifest
-from vidssl.errors import ManifestError
+from vidssl.errors import ManifestError, ManifestNotFoundError
 
 PREFIX = "builtin:"
 BENCH_PREFIX = "builtin-bench:"
@@ -62,11 +62,11 @@ def resolve_builtin(spec: str) -> str:
     dataset if needed (the benchmark one in one process per CPU core)."""
     prefix = _prefix(spec)
     if prefix is None:
-        raise ManifestError(f"{spec!r} is not a built-in manifest (builtin:SPLIT or builtin-bench:SPLIT)")
+        raise ManifestNotFoundError(f"{spec!r} is not a built-in manifest (builtin:SPLIT or builtin-bench:SPLIT)")
     _, preset, splits = DATASETS[prefix]
     split = spec[len(prefix):] or "train"
     if split not in splits:
-        raise ManifestError(f"unknown built-in manifest {spec!r} (allowed: {', '.join(prefix + s for s in splits)})")
+        raise ManifestNotFoundError(f"unknown built-in manifest {spec!r} (allowed: {', '.join(prefix + s for s in splits)})")
     from vidssl.data.synthetic import PRESETS, make_synthetic
 
     root = builtin_root(prefix)
