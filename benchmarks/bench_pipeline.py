@@ -181,7 +181,7 @@ def main() -> None:
     for name, rate in train.items():
         per_worker = max(best[("auto", 0)] for i, s, best, *_ in rows if ("224" in name) == i.startswith("rho"))
         lines.append(f"\nTraining step on this CPU, {name}: {rate:.2f} clips/s (batch {args.train_batch}); "
-                     f"the fastest single-process loader gives {per_worker:.1f} clips/s, i.e. "
+                     f"the default loader gives {per_worker:.1f} clips/s in one process, i.e. "
                      f"{rate / per_worker:.2f} workers per such step")
     print("\n" + "\n".join(lines))
     if args.doc:
