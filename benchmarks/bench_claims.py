@@ -46,7 +46,7 @@ from vidssl.eval.features import make_context
 from vidssl.eval.protocols import evaluate_context, resolve_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from claims_store import RunStore, cell, paired, verdict  # noqa: E402
+from claims_store import RunStore, by_seed, cell, paired, verdict  # noqa: E402
 from idt_probe import IDT_OPTIONS, fisher_vector_figures  # noqa: E402
 
 CAMERA = 0.75  # px/frame at 64 px: the panning-camera variant of the rho claims
@@ -188,19 +188,6 @@ def run_group(bench: Bench, group: str, seeds: list[int]) -> None:
 
 
 # ----------------------------------------------------------------------------- tables
-
-
-def by_seed(records: dict[str, dict], prefix: str, get) -> dict[int, float]:
-    """{seed: get(record)} over the records ``<prefix>_s<seed>``."""
-    out = {}
-    for run_id, rec in records.items():
-        head, _, seed = run_id.rpartition("_s")
-        if head == prefix and seed.isdigit():
-            try:
-                out[int(seed)] = float(get(rec))
-            except (KeyError, TypeError):
-                continue
-    return out
 
 
 def claim_rows(records: dict[str, dict]) -> list[tuple[str, str, dict[int, float], dict[int, float]]]:

@@ -42,7 +42,7 @@ from vidssl.eval import detect
 from vidssl.eval.protocols import resolve_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from claims_store import RunStore, cell, paired, verdict  # noqa: E402
+from claims_store import RunStore, by_seed, cell, paired, verdict  # noqa: E402
 
 STORE = Path(__file__).resolve().parent.parent / "docs" / "results" / "detect"
 SPLITS = ("train", "val", "test")
@@ -72,17 +72,7 @@ class Bench:
 
     def once(self, run_id: str, make) -> dict:
         """The stored record of ``run_id``, or ``make()`` timed and stored."""
-        rec = self.store.get(run_id)
-        if rec is not None:
-            print(f"[detect] {run_id}: stored", flush=True)
-            return rec
-        t0 = time.time()
-        rec = make()
-        rec["minutes"] = round((time.time() - t0) / 60, 2)
-        self.store.put(run_id, rec)
-        shown = {k: v for k, v in rec["figures"].items() if k != "AP"}
-        print(f"[detect] {run_id}: {json.dumps(shown)}  ({rec['minutes']:.1f} min)", flush=True)
-        return rec
+        return self.store.once(run_id, make, "detect")
 
     def random(self, seed: int) -> dict:
         return self.once(f"random_s{seed}", lambda: {"kind": "random", "recipe": self.recipe, "seed": seed,
@@ -101,19 +91,6 @@ class Bench:
                     "train_minutes": round(summary["seconds"] / 60, 2),
                     "figures": self.detect(str(run_dir / "checkpoints" / "last.pt"), seed)}
         return self.once(run_id, make)
-
-
-def by_seed(records: dict[str, dict], prefix: str, get) -> dict[int, float]:
-    """{seed: get(record)} over the records ``<prefix>_s<seed>``."""
-    out = {}
-    for run_id, rec in records.items():
-        head, _, seed = run_id.rpartition("_s")
-        if head == prefix and seed.isdigit():
-            try:
-                out[int(seed)] = float(get(rec))
-            except (KeyError, TypeError):
-                continue
-    return out
 
 
 def table(records: dict[str, dict], recipe: str) -> str:

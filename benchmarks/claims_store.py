@@ -72,6 +72,19 @@ class RunStore:
         return out
 
 
+def by_seed(records: dict[str, dict], prefix: str, get) -> dict[int, float]:
+    """{seed: get(record)} over the records ``<prefix>_s<seed>``."""
+    out = {}
+    for run_id, rec in records.items():
+        head, _, seed = run_id.rpartition("_s")
+        if head == prefix and seed.isdigit():
+            try:
+                out[int(seed)] = float(get(rec))
+            except (KeyError, TypeError):
+                continue
+    return out
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for one value; NaN for none)."""
     if not values:
