@@ -37,6 +37,17 @@ def torchvision_file(path, name="r3d18", width=4, fc=True):
     return tv
 
 
+def knn_of(ckpt, synth_dir, tmp_path) -> dict:
+    """`vidssl eval knn` of an imported checkpoint on the built-in data: its JSON, checked sane."""
+    result = tmp_path / "knn.json"
+    assert main(["eval", "knn", "--checkpoint", str(ckpt), "--train", str(synth_dir / "train.csv"),
+                 "--test", str(synth_dir / "test.csv"), "--json", str(result), "--quiet", "eval.cache=false",
+                 "eval.knn_k=5"]) == 0
+    metrics = json.loads(result.read_text())
+    assert 0.0 <= metrics["top1"] <= 1.0 and metrics["views"] == 2
+    return metrics
+
+
 def test_command_constants_match_the_library():
     assert command.FORMATS == weights.FORMATS
     convertible = dict.fromkeys([*TORCHVISION_NAMES, *(b for lay in LAYOUTS.values() for b in lay.models)])
@@ -57,12 +68,7 @@ def test_import_then_eval_knn_end_to_end(synth_dir, tmp_path, capsys):
     assert c["imported"]["dropped"] == ["fc.bias", "fc.weight"]
     assert torch.equal(c["model"]["backbone.stages.conv2.1.conv2.weight"], tv["layer1.1.conv2.0.weight"])
 
-    result = tmp_path / "knn.json"
-    assert main(["eval", "knn", "--checkpoint", str(ckpt), "--train", str(synth_dir / "train.csv"),
-                 "--test", str(synth_dir / "test.csv"), "--json", str(result), "--quiet", "eval.cache=false",
-                 "eval.knn_k=5"]) == 0
-    metrics = json.loads(result.read_text())
-    assert 0.0 <= metrics["top1"] <= 1.0 and metrics["views"] == 2
+    metrics = knn_of(ckpt, synth_dir, tmp_path)
     assert metrics["num_test"] == len((synth_dir / "test.csv").read_text().splitlines()) - 1
 
     # back out: torchvision's layout without fc, the same tensors

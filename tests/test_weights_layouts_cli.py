@@ -7,11 +7,10 @@ tables of tests/test_weights_layouts.py, written from those libraries' definitio
 """
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
+from test_weights_cli import knn_of
 from test_weights_layouts import ARCHS, random_state, table
 from vidssl.cli import main
 from vidssl.engine import weights
@@ -63,12 +62,7 @@ def test_pyslowfast_checkpoint_imports_and_evaluates_with_knn(synth_dir, tmp_pat
                              "dropped": ["head.projection.bias", "head.projection.weight"]}
     assert torch.equal(c["model"]["backbone.stages.conv4.2.conv1.weight"], body["s4.pathway0_res2.branch2.a.weight"])
 
-    result = tmp_path / "knn.json"
-    assert main(["eval", "knn", "--checkpoint", str(ckpt), "--train", str(synth_dir / "train.csv"),
-                 "--test", str(synth_dir / "test.csv"), "--json", str(result), "--quiet", "eval.cache=false",
-                 "eval.knn_k=5"]) == 0
-    metrics = json.loads(result.read_text())
-    assert 0.0 <= metrics["top1"] <= 1.0 and metrics["views"] == 2
+    knn_of(ckpt, synth_dir, tmp_path)
 
 
 @pytest.mark.parametrize("fmt,backbone", FORMAT_PAIRS)
