@@ -39,7 +39,7 @@ from vidssl.data.boxes import boxes_path, load_boxes
 from vidssl.data.keyframes import KeyframeDataset, check_detection_data
 from vidssl.errors import BackboneError, ConfigError
 from vidssl.eval.detect_train import extract_maps, jitter_boxes, score_proposals, train_finetune, train_frozen
-from vidssl.eval.features import EvalContext, load_encoder
+from vidssl.eval.features import EvalContext, load_backbone
 from vidssl.eval.frame_map import IOU_THRESHOLD, frame_map
 from vidssl.models.dilation import dilate_conv5
 from vidssl.models.roi_head import RoIHead
@@ -53,7 +53,7 @@ def make_context(checkpoint: str, train_spec: str, test_spec: str, overrides=(),
     from vidssl.data.builtin import open_manifest
     from vidssl.distributed import pick_device
 
-    backbone, cfg = load_encoder(checkpoint, list(overrides), recipe)
+    backbone, cfg = load_backbone(checkpoint, list(overrides), recipe)
     device = pick_device(cfg.train.device)
     kw = dict(format=cfg.data.format, root=cfg.data.root, split=cfg.data.split,
               label_column=label_column or cfg.data.label_column)

@@ -11,7 +11,7 @@ the mean of the features of its test-time views: the numbers ``vidssl eval`` com
     v = enc.embed("clip.mp4")                                 # [D]
     x = enc.embed_batch(paths, workers=4)                     # [N, D]
 
-The raw ``(backbone, cfg)`` pair is :func:`vidssl.eval.features.load_encoder`.
+The raw ``(backbone, cfg)`` pair is :func:`vidssl.eval.features.load_backbone`.
 """
 from __future__ import annotations
 
@@ -181,7 +181,7 @@ def load_encoder(run_or_checkpoint: str | os.PathLike, overrides: Sequence[str] 
     ``auto``; ``None`` uses the config's ``train.device``.
     """
     from vidssl.distributed import pick_device
-    from vidssl.eval.features import load_encoder as load_backbone
+    from vidssl.eval.features import load_backbone
     from vidssl.eval.multiview import apply_view_preset
     from vidssl.eval.protocols import resolve_checkpoint
 

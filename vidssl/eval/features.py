@@ -1,6 +1,6 @@
 """Frozen encoders and their features, shared by every evaluation protocol.
 
-``load_encoder`` rebuilds the backbone of any checkpoint (or frozen random weights);
+``load_backbone`` rebuilds the backbone of any checkpoint (or frozen random weights);
 ``EvalContext.features(split)`` extracts multi-view features once and caches them
 per checkpoint + manifest + sampler + read-out, so that several protocols, and
 repeated runs, do not decode the videos again. The read-out (``eval.readout``,
@@ -31,7 +31,7 @@ from vidssl.fileio import atomic_write
 log = logging.getLogger("vidssl.eval")
 
 
-def load_encoder(checkpoint: str, overrides: list[str] = (), recipe: str | None = None) -> tuple[nn.Module, Config]:
+def load_backbone(checkpoint: str, overrides: list[str] = (), recipe: str | None = None) -> tuple[nn.Module, Config]:
     """The frozen backbone of ``checkpoint`` and its (overridden) config.
 
     ``checkpoint="random"`` builds ``model.*`` of ``recipe`` + overrides (or the
@@ -323,7 +323,7 @@ def make_context(checkpoint: str, train_spec: str, test_spec: str, overrides: li
     from vidssl.data.builtin import open_manifest
     from vidssl.eval.multiview import apply_view_preset
 
-    backbone, cfg = load_encoder(checkpoint, overrides, recipe)
+    backbone, cfg = load_backbone(checkpoint, overrides, recipe)
     apply_view_preset(cfg)  # eval.views ("10x3", "5x1") -> data.test_clips / data.test_crops
     device = pick_device(cfg.train.device)
     backbone.to(device)
